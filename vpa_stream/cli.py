@@ -1,0 +1,169 @@
+"""The ``vpa-stream`` command: wires stages together and turns errors into one line and an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from vpa_stream import __version__
+from vpa_stream.producers.sources.base import Session, Source, SourceError, SourceOptions
+from vpa_stream.schemas.models import UnknownTimeframeError, normalise_timeframe
+from vpa_stream.settings import SettingsError, engine_config, load_file, option_defaults
+
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """Bad flags or option values: printed as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error as one line (raised, printed by main) instead of usage + exit."""
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        raise UsageError(f"{message} (see: {self.prog} --help)")
+
+
+def _add_source_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("source")
+    g.add_argument("--source", default="sample",
+                   help="sample (bundled AAPL/MSFT/IBM daily), csv:PATH, parquet:PATH (file or directory), "
+                        "or yfinance (default: %(default)s)")
+    g.add_argument("--symbols", default="", help="comma-separated symbols to keep (yfinance: to download)")
+    g.add_argument("--symbol", default=None, help="symbol of single-symbol files without a symbol column")
+    g.add_argument("--start", default=None, help="first date or time to keep (inclusive)")
+    g.add_argument("--end", default=None, help="last date or time to keep (inclusive)")
+    g.add_argument("--period", default=None, help="yfinance period instead of start/end, e.g. 5y")
+    g.add_argument("--timeframe", default="1d", help="bar timeframe of the source (default: %(default)s)")
+    g.add_argument("--tz", default="America/New_York", help="session time zone for date-only or naive rows")
+    g.add_argument("--session-open", default="09:30", help="session open, local time (display only)")
+    g.add_argument("--session-close", default="16:00",
+                   help="session close, local time: a date-only row closes then (default: %(default)s)")
+
+
+def _add_sink_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("output")
+    g.add_argument("--max-records", type=int, default=100_000, help="records per file before rotating")
+    g.add_argument("--max-bytes", type=int, default=256 * 1024 * 1024, help="bytes per file before rotating")
+    g.add_argument("--gzip", action="store_true", help="write .jsonl.gz files")
+
+
+def build_parser(defaults: dict[str, Any]) -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="vpa-stream",
+        description="Lookahead-free Volume Price Analysis training examples from market bars.",
+        epilog="Defaults come from --config FILE (or ./vpa-stream.toml) and VPA_* environment variables.",
+    )
+    parser.add_argument("--version", action="version", version=f"vpa-stream {__version__}")
+    parser.add_argument("--config", default=None, help="TOML file with [defaults] and [engine] tables")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    bf = sub.add_parser("backfill", help="build a dataset from a source in one process (no broker)",
+                        description="Replay a source in event-time order through the VPA engine and write "
+                                    "rotating JSONL examples plus a manifest into --out.")
+    _add_source_options(bf)
+    bf.add_argument("--out", default="data", help="output directory (default: %(default)s)")
+    _add_sink_options(bf)
+    bf.add_argument("--no-progress", action="store_true", help="no progress bar")
+    bf.set_defaults(handler=cmd_backfill)
+
+    for p in (bf,):
+        p.set_defaults(**{k: v for k, v in defaults.items() if k not in ("config",)})
+    return parser
+
+
+def make_sources(args: argparse.Namespace) -> list[Source]:
+    from vpa_stream.producers.sources.files import FileSource
+    from vpa_stream.producers.sources.sample import SampleSource
+    from vpa_stream.producers.sources.yfinance import YFinanceSource
+
+    try:
+        timeframe = normalise_timeframe(args.timeframe)
+    except UnknownTimeframeError as exc:
+        raise UsageError(str(exc)) from exc
+    symbols = tuple(s.strip() for s in str(args.symbols).split(",") if s.strip())
+    options = SourceOptions(timeframe=timeframe, symbols=symbols, start=args.start, end=args.end,
+                            session=Session(args.tz, args.session_open, args.session_close), symbol=args.symbol)
+    spec = str(args.source)
+    if spec == "sample":
+        if timeframe != "1d":
+            raise UsageError("the sample source is daily: use --timeframe 1d")
+        return [SampleSource(options)]
+    if spec == "yfinance":
+        return [YFinanceSource(options, period=args.period)]
+    kind, _, path = spec.partition(":")
+    if kind in ("csv", "parquet") and path:
+        return [FileSource(path, kind, options)]
+    raise UsageError(f"unknown --source {spec!r}: use sample, csv:PATH, parquet:PATH or yfinance")
+
+
+def cmd_backfill(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
+    from vpa_stream.pipeline import run_backfill
+    from vpa_stream.sinks.dataset import SinkOptions
+
+    if args.max_records < 1 or args.max_bytes < 1:
+        raise UsageError("--max-records and --max-bytes must be positive")
+    cfg = engine_config(file_data)
+    sources = make_sources(args)
+    out = Path(args.out)
+    sink_options = SinkOptions(int(args.max_records), int(args.max_bytes), bool(args.gzip))
+    bar = _progress(args)
+    try:
+        summary = run_backfill(sources, out, cfg, sink_options, progress=bar.update if bar is not None else None)
+    finally:
+        if bar is not None:
+            bar.close()
+    print(f"vpa-stream backfill -> {out}")
+    for line in summary.lines():
+        print("  " + line)
+    return 0
+
+
+def _progress(args: argparse.Namespace) -> Any:
+    if args.no_progress:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(unit=" bars", unit_scale=True, file=sys.stderr, disable=None, desc="backfill")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        pre = argparse.ArgumentParser(add_help=False)
+        pre.add_argument("--config", default=None)
+        known, _ = pre.parse_known_args(argv)
+        file_data = load_file(known.config)
+        defaults = option_defaults(file_data, _OPTION_NAMES)
+        parser = build_parser(defaults)
+        args = parser.parse_args(argv)
+        logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        if not getattr(args, "handler", None):
+            parser.print_help(sys.stderr)
+            return EXIT_USAGE
+        return int(args.handler(args, file_data))
+    except (UsageError, SettingsError) as exc:
+        print(f"vpa-stream: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except SourceError as exc:
+        print(f"vpa-stream: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("vpa-stream: interrupted", file=sys.stderr)
+        return 130
+
+
+_OPTION_NAMES = [
+    "source", "symbols", "symbol", "start", "end", "period", "timeframe", "tz", "session_open", "session_close",
+    "out", "max_records", "max_bytes", "bootstrap_servers", "topic_prefix", "partitions", "replication_factor",
+    "speed", "group_id", "interval",
+]
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""Every threshold of the VPA rules (DOMAIN §2–§5) in one typed, frozen, documented object, and its hash."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+#: Bump when a rule, a phrasing or the record shape changes: it travels in every example's meta.
+ENGINE_VERSION = "1.0.0"
+
+#: Pattern weights (DOMAIN §5): climaxes, springs/upthrusts and stopping volume weigh more than no-supply.
+DEFAULT_WEIGHTS: tuple[tuple[str, float], ...] = (
+    ("CLIMAX", 3.0),
+    ("SPRING", 3.0),
+    ("STOPPING_VOLUME", 2.5),
+    ("ABSORPTION", 2.0),
+    ("EFFORT", 2.0),
+    ("RANGE", 0.5),  # a trading range is context, not a trigger: alone it stays under the threshold
+    ("TEST", 1.5),
+    ("HAMMER", 1.5),
+    ("NO_SUPPLY", 1.0),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class VPAConfig:
+    """Thresholds of the VPA engine. Defaults are those of DOMAIN.md; docs/rules.md explains each one.
+
+    Ratios are ``value / mean(value over the previous N bars)``; close positions are fractions of the bar's
+    range; distances are ATR multiples. No rule uses an absolute price or a percentage, which keeps the rule
+    set mirror-symmetric (DOMAIN §5).
+    """
+
+    # -- warm-up and record shape
+    warmup_bars: int = 50  # no example until the primary series has this many bars
+    recent_candles: int = 10  # bars before t shown in the input
+
+    # -- §2 measurements
+    volume_lookback: int = 20
+    spread_lookback: int = 20
+    volume_very_low: float = 0.4  # ratio <= this: VERY_LOW
+    volume_low: float = 0.7  # <= this: LOW
+    volume_high: float = 1.3  # >= this: HIGH
+    volume_very_high: float = 2.0  # >= this: VERY_HIGH
+    spread_narrow: float = 0.7  # <= this: NARROW
+    spread_wide: float = 1.3  # >= this: WIDE
+    close_low: float = 1 / 3  # close_position < this: LOW
+    close_high: float = 2 / 3  # close_position > this: HIGH
+    atr_period: int = 14
+    hammer_wick_min: float = 0.6
+    hammer_body_max: float = 0.33
+    hammer_other_wick_max: float = 0.1
+    long_legged_body_max: float = 0.25
+    long_legged_wick_min: float = 0.25
+    doji_body_max: float = 0.1
+    marubozu_body_min: float = 0.9
+
+    # -- §3 context
+    sma_fast: int = 20
+    sma_slow: int = 50
+    slope_lookback: int = 5
+    slope_trend: float = 0.5  # |slope| in ATR to call a trend
+    slope_moderate: float = 1.0
+    slope_strong: float = 1.5
+    volume_trend_short: int = 5
+    volume_trend_long: int = 20
+    volume_trend_rising: float = 1.15
+    volume_trend_falling: float = 0.85
+    pivot_bars: int = 3  # N bars on each side; a pivot is usable N bars after it
+    sr_lookback: int = 120
+    sr_band_atr: float = 0.5  # pivots closer than this many ATR to a neighbour share a level
+    sr_max_levels: int = 3
+    range_bars: int = 40
+    range_drift: float = 0.35  # |C_t - C_{t-39}| <= drift * width
+    range_max_width_atr: float = 8.0
+    range_prior_move_atr: float = 2.0
+
+    # -- §4 patterns
+    stopping_lookback: int = 5
+    stopping_volume_ratio: float = 1.5
+    stopping_close_position: float = 0.4
+    climax_volume_ratio: float = 2.0
+    climax_lookback: int = 20
+    climax_close_position: float = 0.4
+    spring_max_pierce_atr: float = 1.0
+    spring_close_position: float = 2 / 3
+    spring_fallback_lookback: int = 20
+    test_volume_ratio: float = 1.0
+    absorption_volume_ratio: float = 1.5
+    absorption_spread_ratio: float = 0.8
+    effort_close_position: float = 2 / 3
+    hammer_support_atr: float = 1.0
+
+    # -- §5 signal
+    weights: tuple[tuple[str, float], ...] = DEFAULT_WEIGHTS
+    buy_threshold: float = 1.0  # SELL uses the mirror (score <= -threshold)
+    confirmation_bars: int = 2  # a pattern on t-1..t-N is confirmed by a bar at t
+
+    # -- multi-timeframe
+    session_tz: str = "America/New_York"
+    session_close: str = "16:00"  # exchange session close (local time) that ends a day and, on Fridays, a week
+    session_weekdays: tuple[int, ...] = (0, 1, 2, 3, 4)  # Monday=0
+    derive_timeframes: tuple[tuple[str, tuple[str, ...]], ...] = (
+        ("1d", ("1wk",)),
+        ("1h", ("1d", "1wk")),
+    )
+
+    # -- rendering
+    price_decimals: int | None = None  # None: 2 dp at or above 10, 4 dp at or above 1, else 6 dp
+    back_adjusted: bool = False  # input is back-adjusted (explicit opt-in; recorded in meta)
+
+    _weight_map: dict[str, float] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _hash: str = field(default="", init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_weight_map", dict(self.weights))
+        checks = [
+            (self.volume_very_low < self.volume_low < self.volume_high < self.volume_very_high, "volume classes"),
+            (self.spread_narrow < self.spread_wide, "spread classes"),
+            (0 < self.close_low < self.close_high < 1, "close classes"),
+            (self.close_low + self.close_high == 1 or abs(self.close_low + self.close_high - 1) < 1e-12,
+             "close classes must be symmetric around 0.5"),
+            (self.warmup_bars >= 2, "warmup_bars"),
+            (self.pivot_bars >= 1, "pivot_bars"),
+            (self.buy_threshold > 0, "buy_threshold"),
+        ]
+        for ok, what in checks:
+            if not ok:
+                raise ValueError(f"invalid VPA config: {what}")
+        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        object.__setattr__(self, "_hash", hashlib.sha256(canonical.encode()).hexdigest()[:16])
+
+    def weight(self, family: str) -> float:
+        return self._weight_map.get(family, 0.0)
+
+    @property
+    def max_lookback(self) -> int:
+        """Bars of history one bar's analysis reads (t included): the W of DOMAIN §1."""
+        return max(
+            self.sr_lookback + self.pivot_bars,
+            2 * self.range_bars,
+            self.sma_slow,
+            self.sma_fast + self.slope_lookback,
+            self.volume_lookback + 1,
+            self.spread_lookback + 1,
+            self.atr_period + 1,
+            self.climax_lookback,
+            self.spring_fallback_lookback + 1,
+            self.volume_trend_long,
+            self.recent_candles + 1,
+        )
+
+    @property
+    def window_bars(self) -> int:
+        """Bars kept per series: the lookback plus the bars whose patterns a confirmation reads."""
+        return self.max_lookback + self.confirmation_bars
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self) if not f.name.startswith("_")}
+
+    @property
+    def config_hash(self) -> str:
+        """sha256 (16 hex) of the canonical JSON of every field: travels in each example's meta."""
+        return self._hash
+
+    def with_overrides(self, **overrides: Any) -> VPAConfig:
+        return replace(self, **overrides)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value
+

@@ -1,0 +1,266 @@
+"""The point-in-time VPA engine: closed bars in, one training example per bar out.
+
+Purity (DOMAIN §1): the example for bar t is a function of the last ``cfg.window_bars`` bars of each of the
+symbol's timeframes and of the config, nothing else: no wall clock, no randomness, no global state. The
+engine reads a bar only after every bar that closed before it (the replay order guarantees it), keeps
+bounded windows, and never looks at a bar after t. Derived higher timeframes only ever hold closed periods.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from vpa_stream.processors.config import ENGINE_VERSION, VPAConfig
+from vpa_stream.processors.engine.analysis import Analysis, analyse
+from vpa_stream.processors.engine.explain import explain
+from vpa_stream.processors.engine.patterns import PATTERNS, detect
+from vpa_stream.processors.engine.periods import PeriodAggregator, SessionCalendar
+from vpa_stream.processors.engine.render import price_decimals
+from vpa_stream.processors.engine.series import Series
+from vpa_stream.processors.engine.signal import Signal, decide
+from vpa_stream.schemas.models import TIMEFRAME_SECONDS, Bar, iso_utc
+
+
+class OutOfOrderBarError(ValueError):
+    """A bar whose close time is not after the previous bar of its symbol and timeframe (DOMAIN §8)."""
+
+    def __init__(self, bar: Bar, last_close: int) -> None:
+        super().__init__(
+            f"{bar.symbol} {bar.timeframe}: close time {iso_utc(bar.close_time)} is not after the previous bar's "
+            f"{iso_utc(last_close)} ({'duplicate' if bar.close_time == last_close else 'out of order'})"
+        )
+        self.bar = bar
+        self.last_close = last_close
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    """One training example: its idempotency key, symbol, timeframe, event time and the §6 record."""
+
+    id: str
+    symbol: str
+    timeframe: str
+    close_time: int
+    record: dict[str, Any]
+
+
+_UNDETECTED: dict[str, dict[str, Any]] = {
+    name: {"detected": False, "direction": direction, "details": {}} for name, (_, direction) in PATTERNS.items()
+}
+
+#: the minimum bars a context timeframe needs before it is reported (fast SMA and its slope)
+def _context_min_bars(cfg: VPAConfig) -> int:
+    return cfg.sma_fast + cfg.slope_lookback
+
+
+class SymbolEngine:
+    """All timeframes of one symbol: supplied series, derived series, and their latest context entries."""
+
+    def __init__(self, symbol: str, cfg: VPAConfig, calendar: SessionCalendar) -> None:
+        self.symbol = symbol
+        self.cfg = cfg
+        self.calendar = calendar
+        self.series: dict[str, Series] = {}
+        self.derived: dict[str, Series] = {}
+        self.aggregators: dict[str, list[PeriodAggregator]] = {}
+        self.context: dict[tuple[str, bool], dict[str, Any]] = {}  # (timeframe, derived) -> entry
+
+    def _new_series(self, timeframe: str) -> Series:
+        return Series(self.symbol, timeframe, self.cfg.window_bars, self.cfg.pivot_bars)
+
+    def update(self, bar: Bar) -> Example | None:
+        tf = bar.timeframe
+        s = self.series.get(tf)
+        if s is None:
+            s = self.series[tf] = self._new_series(tf)
+            derive = dict(self.cfg.derive_timeframes).get(tf, ())
+            self.aggregators[tf] = [PeriodAggregator(htf, self.calendar) for htf in derive]
+        last = s.last_close_time
+        if last is not None and bar.close_time <= last:
+            raise OutOfOrderBarError(bar, last)
+        s.append(bar)
+        analysis = self._analyse(s)
+        # derived higher timeframes: a period closing at this bar's close is closed at t, so it is context for t
+        for agg in self.aggregators[tf]:
+            for htf_bar in agg.add(bar):
+                hs = self.derived.get(htf_bar.timeframe)
+                if hs is None:
+                    hs = self.derived[htf_bar.timeframe] = self._new_series(htf_bar.timeframe)
+                hs.append(htf_bar)
+                self._analyse(hs)
+                self._update_context(hs, derived=True)
+        self._update_context(s, derived=False)
+        if s.count < self.cfg.warmup_bars:
+            return None
+        return self._example(s, analysis)
+
+    def _analyse(self, s: Series) -> Analysis:
+        decimals = price_decimals(s.c[-1], self.cfg.price_decimals)
+        a = analyse(s, self.cfg)
+        a.patterns = detect(s, a, self.cfg, decimals)
+        s.analyses[-1] = a
+        return a
+
+    def _update_context(self, s: Series, derived: bool) -> None:
+        key = (s.timeframe, derived)
+        if len(s) < _context_min_bars(self.cfg):
+            self.context.pop(key, None)
+            return
+        a = s.analyses[-1]
+        assert a is not None
+        top = None
+        if a.patterns:
+            top = max(a.patterns, key=lambda name: (self.cfg.weight(PATTERNS[name][0]), name))
+        self.context[key] = {
+            "as_of": iso_utc(s.ct[-1]),
+            "trend": a.trend_status,
+            "strength": a.trend_strength,
+            "volume_class": a.volume_class,
+            "pattern": top,
+            "derived": derived,
+        }
+
+    def _context_for(self, timeframe: str) -> dict[str, dict[str, Any]]:
+        """Latest entry of every other timeframe, a supplied series winning over a derived one; by duration."""
+        entries: dict[str, dict[str, Any]] = {}
+        for (tf, derived), entry in self.context.items():
+            if tf == timeframe:
+                continue
+            if tf in entries and derived:
+                continue
+            entries[tf] = entry
+        return {tf: entries[tf] for tf in sorted(entries, key=lambda k: TIMEFRAME_SECONDS[k])}
+
+    def _example(self, s: Series, a: Analysis) -> Example:
+        cfg = self.cfg
+        decimals = price_decimals(s.c[-1], cfg.price_decimals)
+        s.set_decimals(decimals)
+        t = len(s) - 1
+        close_time = s.ct[t]
+        ts = iso_utc(close_time)
+        example_id = f"{self.symbol}|{s.timeframe}|{ts}"
+        mtf = self._context_for(s.timeframe)
+        own = TIMEFRAME_SECONDS[s.timeframe]
+        higher = [tf for tf in mtf if TIMEFRAME_SECONDS[tf] > own]
+        if higher:
+            context = (mtf[higher[0]]["trend"], higher[0])
+        else:
+            context = (a.trend_status, s.timeframe)
+        previous = [s.analyses[t - k] if t - k >= 0 else None for k in range(1, cfg.confirmation_bars + 1)]
+        signal = decide(a, previous, context, cfg)
+        record_input = self._input(s, a, previous, ts, decimals, mtf)
+        explanation = explain(record_input, signal, decimals, example_id)
+        record = {
+            "id": example_id,
+            "input": record_input,
+            "output": {"signal": {"type": signal.type, "strength": signal.strength}, "explanation": explanation},
+            "meta": self._meta(s, signal, decimals),
+        }
+        return Example(example_id, self.symbol, s.timeframe, close_time, record)
+
+    def _input(self, s: Series, a: Analysis, previous: list[Analysis | None], ts: str, decimals: int,
+               mtf: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        cfg = self.cfg
+        t = len(s) - 1
+        first_recent = max(0, t - cfg.recent_candles)
+        patterns = dict(_UNDETECTED)
+        for name, details in a.patterns.items():
+            patterns[name] = {"detected": True, "direction": PATTERNS[name][1], "details": details}
+        return {
+            "timestamp": ts,
+            "ticker": self.symbol,
+            "primary_timeframe": s.timeframe,
+            "current_candle": s.candle(t),
+            "recent_candles": [s.candle(i) for i in range(first_recent, t)],
+            "vpa_metrics": {
+                "volume_ratio": a.volume_ratio,
+                "volume_class": a.volume_class,
+                "spread_ratio": a.spread_ratio,
+                "spread_class": a.spread_class,
+                "body_ratio": a.body_ratio,
+                "close_position": a.close_position,
+                "close_class": a.close_class,
+                "upper_wick": a.upper_wick,
+                "lower_wick": a.lower_wick,
+                "candle_shape": a.candle_shape,
+                "bar_direction": a.bar_direction,
+                "candle_color": a.candle_color,
+                "atr": round(a.atr, decimals),
+                "volume_vs_prior": a.volume_vs_prior,
+            },
+            "trend_analysis": {
+                "status": a.trend_status,
+                "strength": a.trend_strength,
+                "validation": a.validation,
+                "slope_atr": a.slope_atr,
+                "volume_trend": a.volume_trend,
+                "swing_structure": a.swing_structure,
+                "sma_fast": round(a.sma_fast, decimals),
+                "sma_slow": round(a.sma_slow, decimals),
+                "trading_range": {
+                    "state": a.range_state,
+                    "width_atr": a.range_width_atr,
+                    "drift": a.range_drift,
+                    "prior_move_atr": a.range_prior_move_atr,
+                },
+            },
+            "pattern_analysis": patterns,
+            "prior_patterns": [
+                {"bars_ago": k, "patterns": list(p.patterns) if p is not None else []}
+                for k, p in enumerate(previous, start=1)
+            ],
+            "support_resistance": {
+                "nearby_support": [
+                    {"price": round(lv.price, decimals), "touches": lv.touches, "distance_atr": lv.distance_atr}
+                    for lv in a.supports
+                ],
+                "nearby_resistance": [
+                    {"price": round(lv.price, decimals), "touches": lv.touches, "distance_atr": lv.distance_atr}
+                    for lv in a.resistances
+                ],
+            },
+            "multi_timeframe_context": mtf,
+        }
+
+    def _meta(self, s: Series, signal: Signal, decimals: int) -> dict[str, Any]:
+        cfg = self.cfg
+        rules = [name for name in s.analyses[-1].patterns] if s.analyses[-1] is not None else []
+        rules += [f"{e.name}@t-{e.bars_ago}" for e in signal.evidence if e.confirmed]
+        oldest = s.ct[max(0, len(s) - cfg.max_lookback)]
+        splits = [{"effective": iso_utc(sp.close_time), "ratio": sp.ratio} for sp in s.splits
+                  if sp.close_time > oldest]
+        adjustment = "back_adjusted" if cfg.back_adjusted else "split" if splits else "none"
+        return {
+            "rules_fired": rules,
+            "config_hash": cfg.config_hash,
+            "engine_version": ENGINE_VERSION,
+            "source": s.source,
+            "volume_kind": s.volume_kind,
+            "price_decimals": decimals,
+            "price_adjustment": adjustment,
+            "splits_applied": splits,
+        }
+
+
+class Engine:
+    """Routes each closed bar to its symbol's engine. ``update(bar)`` is the whole public surface."""
+
+    def __init__(self, cfg: VPAConfig | None = None) -> None:
+        self.cfg = cfg or VPAConfig()
+        self.calendar = SessionCalendar(self.cfg.session_tz, self.cfg.session_close, self.cfg.session_weekdays)
+        self.symbols: dict[str, SymbolEngine] = {}
+        self.config_hash = self.cfg.config_hash
+
+    def update(self, bar: Bar) -> Example | None:
+        """The example for ``bar`` at its close, or None while its series warms up.
+
+        Raises OutOfOrderBarError for a bar not after the previous one of its series; the state is unchanged.
+        """
+        sym = self.symbols.get(bar.symbol)
+        if sym is None:
+            sym = self.symbols[bar.symbol] = SymbolEngine(bar.symbol, self.cfg, self.calendar)
+        return sym.update(bar)
+
+
+__all__ = ["Engine", "Example", "OutOfOrderBarError", "SymbolEngine"]

@@ -1,0 +1,60 @@
+"""The processing stage both wirings share: a bar in, an Avro-encoded example (or a dead letter) out."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from vpa_stream.processors.config import VPAConfig
+from vpa_stream.processors.engine import Engine, Example, OutOfOrderBarError
+from vpa_stream.producers.validate import DeadLetter, check_bar, payload_text
+from vpa_stream.schemas.codec import Codec, DecodeError, default_codec
+from vpa_stream.schemas.models import Bar
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """An example ready for a topic or a sink: key (symbol), idempotency id, event time, Avro payload."""
+
+    key: str
+    id: str
+    close_time: int
+    payload: bytes
+
+
+class ExampleStage:
+    """Wraps the pure engine with validation and the Avro contract. One instance owns a set of symbols."""
+
+    def __init__(self, cfg: VPAConfig | None = None, codec: Codec | None = None) -> None:
+        self.engine = Engine(cfg)
+        self.codec = codec or default_codec()
+        self.warmup = 0
+
+    def process_bytes(self, payload: bytes) -> Encoded | DeadLetter | None:
+        """Decode an Avro bar and process it; undecodable bytes become a dead letter."""
+        try:
+            _, record = self.codec.decode(payload, expect="bar")
+            bar = Bar.from_record(record)
+        except (DecodeError, KeyError, TypeError, ValueError) as exc:
+            return DeadLetter("processor", f"undecodable bar: {exc}", payload_text(payload))
+        return self.process(bar)
+
+    def process(self, bar: Bar) -> Encoded | DeadLetter | None:
+        reason = check_bar(bar)
+        if reason is not None:
+            return DeadLetter("processor", reason, payload_text(bar.to_record()), bar.symbol, bar.timeframe,
+                              bar.close_time)
+        try:
+            example = self.engine.update(bar)
+        except OutOfOrderBarError as exc:
+            return DeadLetter("processor", str(exc), payload_text(bar.to_record()), bar.symbol, bar.timeframe,
+                              bar.close_time)
+        if example is None:
+            self.warmup += 1
+            return None
+        return self.encode(example)
+
+    def encode(self, example: Example) -> Encoded:
+        return Encoded(example.symbol, example.id, example.close_time, self.codec.encode("example", example.record))

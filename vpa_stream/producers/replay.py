@@ -1,0 +1,37 @@
+"""Time-ordered replay: a streaming k-way merge of every series by (close time, timeframe duration, symbol).
+
+The replay ordering key (DOMAIN §1) is ``Bar.replay_key``: ascending close time, then the finer timeframe,
+then the symbol. Each input iterator must already be in ascending close time (sources guarantee it); the
+merge holds one bar per series in memory. A bar that breaks its series' order becomes a dead letter.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Iterable, Iterator
+
+from vpa_stream.producers.validate import DeadLetter, OrderGuard, payload_text
+from vpa_stream.schemas.models import Bar
+
+DeadLetterCallback = Callable[[DeadLetter], None]
+
+
+def _bars_only(items: Iterable[Bar | DeadLetter], on_dead_letter: DeadLetterCallback) -> Iterator[Bar]:
+    for item in items:
+        if isinstance(item, Bar):
+            yield item
+        else:
+            on_dead_letter(item)
+
+
+def replay(streams: list[Iterator[Bar | DeadLetter]], on_dead_letter: DeadLetterCallback) -> Iterator[Bar]:
+    """Merge per-series streams into one event-time ordered stream of bars."""
+    guard = OrderGuard()
+    merged = heapq.merge(*(_bars_only(s, on_dead_letter) for s in streams), key=Bar.replay_key)
+    for bar in merged:
+        reason = guard.check(bar)
+        if reason is not None:
+            on_dead_letter(DeadLetter("producer", reason, payload_text(bar.to_record()), bar.symbol,
+                                      bar.timeframe, bar.close_time))
+            continue
+        yield bar

@@ -1,0 +1,219 @@
+"""The Source template: a subclass yields raw frames, the base turns them into validated, time-stamped bars.
+
+Time normalisation (DOMAIN §1): intraday rows are labelled by their start and close at start + interval;
+daily rows close at the session close of their date (weekly: the week's last session day; monthly: the
+month's last weekday). Naive timestamps are read in the session time zone. Within one series the rows are
+sorted by close time (a file's row order is not event order) and a repeated close time is a dead letter.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from vpa_stream.producers.validate import DeadLetter, check_bar, payload_text
+from vpa_stream.schemas.models import Bar, UnknownTimeframeError, is_intraday, normalise_timeframe, timeframe_seconds
+
+log = logging.getLogger(__name__)
+
+#: ratios of adjusted to raw close that mark a share split between two rows (2-for-1, 3-for-2, 1-for-10 ...)
+SPLIT_FACTORS = (2.0, 3.0, 4.0, 5.0, 7.0, 8.0, 10.0, 1.5, 1.25, 20.0, 0.5, 1 / 3, 0.25, 0.2, 0.1, 2 / 3, 0.05)
+SPLIT_TOLERANCE = 0.03
+
+Item = Bar | DeadLetter
+
+
+class SourceError(Exception):
+    """A source that cannot be read at all (missing file, missing columns): one clear line for the CLI."""
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """The exchange session used to time bars whose rows carry only a date."""
+
+    tz: str = "America/New_York"
+    open: str = "09:30"
+    close: str = "16:00"
+
+
+@dataclass(frozen=True, slots=True)
+class RawSeries:
+    """One symbol and timeframe as read: a DatetimeIndex of row labels and open/high/low/close/volume columns.
+
+    Optional columns: ``adj_close`` (split detection), ``split`` (the split ratio effective at that row).
+    """
+
+    symbol: str
+    timeframe: str
+    frame: pd.DataFrame
+    volume_kind: str = "shares"
+
+
+@dataclass
+class SourceOptions:
+    timeframe: str = "1d"
+    symbols: tuple[str, ...] = ()
+    start: str | None = None
+    end: str | None = None
+    session: Session = field(default_factory=Session)
+    symbol: str | None = None  # the symbol of single-symbol files
+
+
+class Source(ABC):
+    """Where bars come from. Subclasses implement ``read`` (and set ``name``); the rest is shared."""
+
+    name: str = "source"
+
+    def __init__(self, options: SourceOptions | None = None) -> None:
+        self.options = options or SourceOptions()
+
+    @abstractmethod
+    def read(self) -> Iterator[RawSeries]:
+        """Yield each (symbol, timeframe) series of the source once."""
+
+    def streams(self) -> list[Iterator[Item]]:
+        """One iterator per series, each in ascending close time: what the replay merges."""
+        wanted = {s.upper() for s in self.options.symbols}
+        out: list[Iterator[Item]] = []
+        for raw in self.read():
+            if wanted and raw.symbol.upper() not in wanted:
+                continue
+            out.append(series_items(raw, self.options, self.name))
+        return out
+
+
+def series_items(raw: RawSeries, options: SourceOptions, source_name: str) -> Iterator[Item]:
+    """Validated bars (or dead letters) of one raw series, sorted by close time."""
+    try:
+        timeframe = normalise_timeframe(raw.timeframe)
+    except UnknownTimeframeError as exc:
+        for row in raw.frame.reset_index().to_dict("records"):
+            yield DeadLetter("producer", str(exc), payload_text(row), raw.symbol, raw.timeframe)
+        return
+    frame = raw.frame
+    if frame.empty:
+        return
+    open_ms, close_ms = bar_times(pd.DatetimeIndex(frame.index), timeframe, options.session)
+    order = np.argsort(close_ms, kind="stable")
+    frame = frame.iloc[order]
+    open_ms, close_ms = open_ms[order], close_ms[order]
+    start_ms, end_ms = _bound(options.start, options.session), _bound(options.end, options.session, end=True)
+    splits = _split_ratios(frame)
+    cols = [frame[c].to_numpy(dtype="float64", na_value=np.nan) for c in ("open", "high", "low", "close", "volume")]
+    prev_close: int | None = None
+    labels = frame.index
+    for i, (o, h, lo, c, v) in enumerate(zip(*cols, strict=True)):
+        ct = int(close_ms[i])
+        if start_ms is not None and ct < start_ms:
+            continue
+        if end_ms is not None and ct > end_ms:
+            break
+        if ct < 0:
+            yield DeadLetter("producer", f"unparseable or non-existent time {labels[i]!s}",
+                             _row_payload(frame, i), raw.symbol, timeframe)
+            continue
+        bar = Bar(raw.symbol, timeframe, int(open_ms[i]), ct, float(o), float(h), float(lo), float(c), float(v),
+                  raw.volume_kind, float(splits[i]), source_name)
+        reason = check_bar(bar)
+        if reason is None and prev_close is not None and ct <= prev_close:
+            reason = f"duplicate close time {labels[i]!s}"
+        if reason is not None:
+            yield DeadLetter("producer", reason, _row_payload(frame, i), raw.symbol, timeframe, ct)
+            continue
+        prev_close = ct
+        yield bar
+
+
+def _row_payload(frame: pd.DataFrame, i: int) -> str:
+    row = {"time": str(frame.index[i])}
+    row.update({k: (None if pd.isna(v) else v) for k, v in frame.iloc[i].to_dict().items()})
+    return payload_text(row)
+
+
+def _bound(value: str | None, session: Session, end: bool = False) -> int | None:
+    if not value:
+        return None
+    ts = pd.Timestamp(value)
+    if ts.tzinfo is None:
+        ts = ts.tz_localize(session.tz)
+    if end and ts == ts.normalize():
+        ts = ts + pd.Timedelta(days=1) - pd.Timedelta(milliseconds=1)  # an end date includes that whole day
+    return int(ts.tz_convert("UTC").value // 1_000_000)
+
+
+def bar_times(index: pd.DatetimeIndex, timeframe: str, session: Session) -> tuple[np.ndarray, np.ndarray]:
+    """(open_ms, close_ms) per row; -1 where a time cannot be placed (NaT, a non-existent local time)."""
+    if is_intraday(timeframe):
+        if index.tz is None:
+            index = index.tz_localize(session.tz, ambiguous="NaT", nonexistent="NaT")
+        starts = index.tz_convert("UTC")
+        step = pd.Timedelta(seconds=timeframe_seconds(timeframe))
+        return _ms(starts), _ms(starts + step)
+    # date-labelled bars: the session date is the row's local date
+    local = index.tz_convert(session.tz) if index.tz is not None else index
+    days = pd.DatetimeIndex(local.normalize().tz_localize(None) if local.tz is not None else local.normalize())
+    first_day = days
+    if timeframe == "1wk":
+        last_day = days + pd.to_timedelta((4 - days.weekday) % 7, unit="D")
+    elif timeframe == "1mo":
+        month_end = days + pd.offsets.MonthEnd(0)
+        last_day = month_end - pd.to_timedelta(np.maximum(month_end.weekday - 4, 0), unit="D")
+    else:
+        last_day = days
+    o_h, o_m = (int(x) for x in session.open.split(":"))
+    c_h, c_m = (int(x) for x in session.close.split(":"))
+    opens = (first_day + pd.Timedelta(hours=o_h, minutes=o_m)).tz_localize(
+        session.tz, ambiguous="NaT", nonexistent="NaT")
+    closes = (last_day + pd.Timedelta(hours=c_h, minutes=c_m)).tz_localize(
+        session.tz, ambiguous="NaT", nonexistent="NaT")
+    return _ms(opens.tz_convert("UTC")), _ms(closes.tz_convert("UTC"))
+
+
+def _ms(index: pd.DatetimeIndex) -> np.ndarray:
+    values = index.as_unit("ms").asi8.copy()
+    values[index.isna()] = -1
+    return values
+
+
+def _split_ratios(frame: pd.DataFrame) -> np.ndarray:
+    """Split ratio effective at each row: from an explicit column, else from jumps of adj_close / close."""
+    n = len(frame)
+    if "split" in frame.columns:
+        ratios = frame["split"].to_numpy(dtype="float64", na_value=0.0)
+        return np.where(ratios > 0, ratios, 1.0)
+    out = np.ones(n)
+    if "adj_close" not in frame.columns or n < 2:
+        return out
+    factor = frame["adj_close"].to_numpy(dtype="float64", na_value=np.nan) / frame["close"].to_numpy(
+        dtype="float64", na_value=np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        jump = factor[1:] / factor[:-1]
+    for i in np.flatnonzero(np.isfinite(jump) & (np.abs(jump - 1.0) > 0.2)):
+        for f in SPLIT_FACTORS:
+            if abs(jump[i] / f - 1.0) <= SPLIT_TOLERANCE:
+                out[i + 1] = f
+                log.info("split %s detected from adjusted close", f, extra={"row": int(i + 1)})
+                break
+    return out
+
+
+def standard_columns(frame: pd.DataFrame, where: str) -> pd.DataFrame:
+    """Lower-case, map adj close and split columns, and fail clearly when a price column is missing."""
+    rename = {}
+    for col in frame.columns:
+        key = str(col).strip().lower().replace(" ", "_")
+        if key in ("adj_close", "adjclose", "adjusted_close"):
+            key = "adj_close"
+        elif key in ("stock_splits", "splits", "split_ratio"):
+            key = "split"
+        rename[col] = key
+    frame = frame.rename(columns=rename)
+    missing = [c for c in ("open", "high", "low", "close", "volume") if c not in frame.columns]
+    if missing:
+        raise SourceError(f"{where}: missing column(s) {', '.join(missing)}; found {', '.join(map(str, frame.columns))}")
+    return frame

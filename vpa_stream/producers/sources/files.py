@@ -1,0 +1,86 @@
+"""CSV and Parquet bars from a file or a directory of files (``csv:PATH``, ``parquet:PATH``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+
+from vpa_stream.producers.sources.base import RawSeries, Source, SourceError, SourceOptions, standard_columns
+
+TIME_COLUMNS = ("timestamp", "datetime", "date", "time")
+
+
+class FileSource(Source):
+    """Rows with a date|datetime|timestamp column, open/high/low/close/volume, and an optional symbol column.
+
+    Files without a symbol column take ``--symbol``, else the file's stem (``AAPL.csv`` -> AAPL).
+    """
+
+    def __init__(self, path: str | Path, fmt: str, options: SourceOptions | None = None) -> None:
+        super().__init__(options)
+        self.path = Path(path)
+        self.fmt = fmt
+        self.name = f"{fmt}:{self.path.name}"
+
+    def files(self) -> list[Path]:
+        suffixes = {"csv": (".csv", ".csv.gz", ".txt"), "parquet": (".parquet", ".pq")}[self.fmt]
+        if self.path.is_dir():
+            found = sorted(p for p in self.path.rglob("*") if p.is_file() and p.name.lower().endswith(suffixes))
+            if not found:
+                raise SourceError(f"{self.path}: no {self.fmt} files in this directory")
+            return found
+        if not self.path.exists():
+            raise SourceError(f"{self.path}: no such file")
+        return [self.path]
+
+    def _load(self, path: Path) -> pd.DataFrame:
+        try:
+            if self.fmt == "parquet":
+                return pd.read_parquet(path)
+            return pd.read_csv(path)
+        except (OSError, ValueError) as exc:
+            raise SourceError(f"{path}: cannot read as {self.fmt}: {exc}") from exc
+
+    def read(self) -> Iterator[RawSeries]:
+        for path in self.files():
+            frame = self._load(path)
+            yield from frame_series(frame, str(path), self.options, default_symbol=_stem(path))
+
+
+def frame_series(frame: pd.DataFrame, where: str, options: SourceOptions, default_symbol: str,
+                 volume_kind: str = "shares") -> Iterator[RawSeries]:
+    """Split a table of bars into per-symbol series indexed by their time column."""
+    frame = frame.copy()
+    lower = {str(c).strip().lower(): c for c in frame.columns}
+    time_col = next((lower[c] for c in TIME_COLUMNS if c in lower), None)
+    if time_col is None:
+        if isinstance(frame.index, pd.DatetimeIndex) or str(frame.index.name or "").lower() in TIME_COLUMNS:
+            frame = frame.reset_index()
+            time_col = frame.columns[0]
+        elif str(frame.columns[0]).startswith("Unnamed") or str(frame.columns[0]) == "":
+            time_col = frame.columns[0]  # an unnamed first column of times (pandas' to_csv of a DatetimeIndex)
+        else:
+            raise SourceError(f"{where}: no date, datetime or timestamp column")
+    times = pd.to_datetime(frame[time_col], errors="coerce", utc=False, format="mixed")
+    if times.dt.tz is None and frame[time_col].astype(str).str.contains(r"[+-]\d\d:?\d\d$|Z$", regex=True).any():
+        times = pd.to_datetime(frame[time_col], errors="coerce", utc=True, format="mixed")
+    frame = frame.drop(columns=[time_col])
+    frame.index = pd.DatetimeIndex(times)
+    symbol_col = lower.get("symbol") or lower.get("ticker")
+    frame = standard_columns(frame, where)
+    symbol_key = str(symbol_col).strip().lower() if symbol_col is not None else None
+    if symbol_key and symbol_key in frame.columns:
+        for symbol, part in frame.groupby(symbol_key, sort=True):
+            yield RawSeries(str(symbol), options.timeframe, part.drop(columns=[symbol_key]), volume_kind)
+    else:
+        yield RawSeries(options.symbol or default_symbol, options.timeframe, frame, volume_kind)
+
+
+def _stem(path: Path) -> str:
+    name = path.name
+    for suffix in (".csv.gz", ".parquet", ".csv", ".txt", ".pq"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem

@@ -1,0 +1,105 @@
+"""Bars from Yahoo Finance through yfinance, normalised to closed, unadjusted, tz-aware bars (DOMAIN §1).
+
+yfinance 1.x ``download`` returns a frame whose columns are a (Price, Ticker) MultiIndex for one or many
+tickers; intraday indexes are tz-aware and labelled by bar start, daily ones are session dates. We ask for
+``auto_adjust=False`` (prices as traded) and ``actions=True`` (its "Stock Splits" column drives the engine's
+point-in-time split handling).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pandas as pd
+
+from vpa_stream.producers.sources.base import RawSeries, Source, SourceError, SourceOptions, standard_columns
+
+log = logging.getLogger(__name__)
+
+#: yfinance interval names for our timeframes
+YF_INTERVALS = {"1m": "1m", "2m": "2m", "5m": "5m", "15m": "15m", "30m": "30m", "1h": "60m", "90m": "90m",
+                "1d": "1d", "1wk": "1wk", "1mo": "1mo"}
+FX_SUFFIXES = ("=X",)
+CRYPTO_SUFFIXES = ("-USD", "-EUR", "-BTC")
+
+
+def volume_kind_of(symbol: str) -> str:
+    """FX and crypto volume from Yahoo is tick or exchange-aggregated volume, not shares."""
+    return "tick" if symbol.endswith(FX_SUFFIXES + CRYPTO_SUFFIXES) else "shares"
+
+
+def normalise_download(frame: pd.DataFrame, symbols: list[str], timeframe: str) -> Iterator[RawSeries]:
+    """Split a yfinance ``download`` frame into per-symbol series with standard columns."""
+    if frame is None or frame.empty:
+        return
+    if isinstance(frame.columns, pd.MultiIndex):
+        level = _ticker_level(frame.columns, symbols)
+        tickers = list(dict.fromkeys(frame.columns.get_level_values(level)))
+        for ticker in tickers:
+            part = frame.xs(ticker, axis=1, level=level)
+            yield _series(str(ticker), part, timeframe)
+    else:
+        if len(symbols) != 1:
+            raise SourceError("yfinance returned single-level columns for several symbols")
+        yield _series(symbols[0], frame, timeframe)
+
+
+def _ticker_level(columns: pd.MultiIndex, symbols: list[str]) -> int:
+    wanted = {s.upper() for s in symbols}
+    for level in range(columns.nlevels):
+        values = {str(v).upper() for v in columns.get_level_values(level)}
+        if values & wanted:
+            return level
+    return columns.nlevels - 1
+
+
+def _series(symbol: str, part: pd.DataFrame, timeframe: str) -> RawSeries:
+    part = standard_columns(part.copy(), f"yfinance {symbol}")
+    part = part.dropna(how="all", subset=["open", "high", "low", "close"])  # rows of other tickers' sessions
+    keep = [c for c in ("open", "high", "low", "close", "volume", "adj_close", "split") if c in part.columns]
+    return RawSeries(symbol, timeframe, part[keep], volume_kind_of(symbol))
+
+
+class YFinanceSource(Source):
+    """``--source yfinance``: symbols with start/end or period, at the given interval."""
+
+    name = "yfinance"
+
+    def __init__(self, options: SourceOptions, period: str | None = None,
+                 download: Callable[..., pd.DataFrame] | None = None, timeout: float = 30.0) -> None:
+        super().__init__(options)
+        if not options.symbols:
+            raise SourceError("the yfinance source needs --symbols")
+        if options.timeframe not in YF_INTERVALS:
+            raise SourceError(f"yfinance has no {options.timeframe} interval")
+        self.period = period
+        self.timeout = timeout
+        self._download = download
+
+    def fetch(self, start: str | None = None, end: str | None = None) -> pd.DataFrame:
+        download = self._download
+        if download is None:
+            import yfinance  # imported late: the package is heavy and only this source needs it
+
+            download = yfinance.download
+        kwargs: dict[str, Any] = {
+            "tickers": list(self.options.symbols), "interval": YF_INTERVALS[self.options.timeframe],
+            "auto_adjust": False, "actions": True, "group_by": "column", "progress": False,
+            "threads": False, "timeout": self.timeout, "multi_level_index": True,
+        }
+        if start or end or not self.period:
+            kwargs.update(start=start or self.options.start, end=end or self.options.end)
+        else:
+            kwargs["period"] = self.period
+        try:
+            return download(**kwargs)
+        except Exception as exc:  # network, rate limit, yfinance parsing: the caller decides to retry
+            raise SourceError(f"yfinance download failed: {type(exc).__name__}: {exc}") from exc
+
+    def read(self) -> Iterator[RawSeries]:
+        frame = self.fetch()
+        if frame is None or frame.empty:
+            raise SourceError(f"yfinance returned no rows for {', '.join(self.options.symbols)}")
+        yield from normalise_download(frame, list(self.options.symbols), self.options.timeframe)

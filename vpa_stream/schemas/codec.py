@@ -1,0 +1,104 @@
+"""Avro single-object encoding (C3 01 + CRC-64-AVRO fingerprint + body) of bars, examples and dead letters.
+
+Every ``<name>.v<N>.avsc`` in this folder is a known writer schema; a payload names its writer by fingerprint,
+and is read with the newest version of the same record (Avro schema resolution fills added fields from their
+defaults). Bytes that do not start with the marker, or name an unknown fingerprint, raise ``DecodeError``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from fastavro import parse_schema, schemaless_reader, schemaless_writer
+from fastavro.schema import fingerprint, to_parsing_canonical_form
+
+MARKER = b"\xc3\x01"
+HEADER_LEN = 10
+SCHEMA_DIR = Path(__file__).parent
+_FILE = re.compile(r"^(?P<name>[a-z_]+)\.v(?P<version>\d+)\.avsc$")
+
+
+class DecodeError(ValueError):
+    """Bytes that are not a single-object-encoded record of any known schema."""
+
+
+@dataclass(frozen=True)
+class KnownSchema:
+    name: str  # bar | example | dead_letter
+    version: int
+    parsed: Any
+    fingerprint: bytes
+
+
+class Codec:
+    """Encoder and decoder over a set of schema versions (by default: every .avsc in schemas/)."""
+
+    def __init__(self, schemas: list[tuple[str, int, dict[str, Any]]] | None = None) -> None:
+        if schemas is None:
+            schemas = _bundled()
+        self.by_fingerprint: dict[bytes, KnownSchema] = {}
+        self.latest: dict[str, KnownSchema] = {}
+        for name, version, raw in schemas:
+            self.register(name, version, raw)
+
+    def register(self, name: str, version: int, raw: dict[str, Any]) -> KnownSchema:
+        parsed = parse_schema(raw)
+        fp = bytes.fromhex(fingerprint(to_parsing_canonical_form(parsed), "CRC-64-AVRO"))
+        known = KnownSchema(name, version, parsed, fp)
+        self.by_fingerprint[fp] = known
+        if name not in self.latest or version > self.latest[name].version:
+            self.latest[name] = known
+        return known
+
+    def encode(self, name: str, record: dict[str, Any], version: int | None = None) -> bytes:
+        schema = self.latest[name] if version is None else self._version(name, version)
+        buf = io.BytesIO()
+        buf.write(MARKER)
+        buf.write(schema.fingerprint)
+        schemaless_writer(buf, schema.parsed, record)
+        return buf.getvalue()
+
+    def decode(self, payload: bytes, expect: str | None = None) -> tuple[str, dict[str, Any]]:
+        """(schema name, record) of a payload, read with the newest version of its schema."""
+        if len(payload) < HEADER_LEN or payload[:2] != MARKER:
+            raise DecodeError("not Avro single-object encoding (missing C3 01 marker)")
+        writer = self.by_fingerprint.get(bytes(payload[2:HEADER_LEN]))
+        if writer is None:
+            raise DecodeError(f"unknown schema fingerprint {bytes(payload[2:HEADER_LEN]).hex()}")
+        if expect is not None and writer.name != expect:
+            raise DecodeError(f"expected a {expect} record, got {writer.name}")
+        reader = self.latest[writer.name]
+        try:
+            record = schemaless_reader(io.BytesIO(payload[HEADER_LEN:]), writer.parsed,
+                                       reader.parsed if reader is not writer else None)
+        except Exception as exc:  # fastavro raises EOFError, ValueError, UnicodeDecodeError ... on bad bodies
+            raise DecodeError(f"corrupt {writer.name} body: {type(exc).__name__}: {exc}") from exc
+        if not isinstance(record, dict):
+            raise DecodeError(f"{writer.name} body did not decode to a record")
+        return writer.name, record
+
+    def _version(self, name: str, version: int) -> KnownSchema:
+        for known in self.by_fingerprint.values():
+            if known.name == name and known.version == version:
+                return known
+        raise KeyError(f"no schema {name} v{version}")
+
+
+def _bundled() -> list[tuple[str, int, dict[str, Any]]]:
+    out = []
+    for path in sorted(SCHEMA_DIR.glob("*.avsc")):
+        m = _FILE.match(path.name)
+        if m:
+            out.append((m["name"], int(m["version"]), json.loads(path.read_text())))
+    return out
+
+
+@cache
+def default_codec() -> Codec:
+    return Codec()

@@ -1,0 +1,94 @@
+"""The dataset sink both wirings share: Avro examples in, deduplicated rotating JSONL (and dead letters) out."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vpa_stream.producers.validate import DeadLetter, payload_text
+from vpa_stream.schemas.codec import Codec, DecodeError, default_codec
+from vpa_stream.sinks.jsonl import CompletedFile, Manifest, RotatingJsonlWriter, dumps, remove_stale_temporaries
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SinkOptions:
+    max_records: int = 100_000
+    max_bytes: int = 256 * 1024 * 1024
+    compress: bool = False
+
+
+def sequence_name(prefix: str) -> Callable[[int, dict[str, Any]], str]:
+    return lambda seq, extra: f"{prefix}-{seq:05d}"
+
+
+class DatasetSink:
+    """Decodes example payloads, drops repeats by id (per-key close-time high-water mark), writes JSONL.
+
+    ``examples`` names the example files, ``dead_letters`` the dead-letter files; both keep manifest.json.
+    """
+
+    def __init__(
+        self,
+        out_dir: Path,
+        options: SinkOptions | None = None,
+        codec: Codec | None = None,
+        example_names: Callable[[int, dict[str, Any]], str] | None = None,
+        dead_letter_names: Callable[[int, dict[str, Any]], str] | None = None,
+        on_commit: Callable[[CompletedFile], None] | None = None,
+    ) -> None:
+        self.out_dir = out_dir
+        out_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(out_dir)
+        self.options = options or SinkOptions()
+        self.codec = codec or default_codec()
+        self.manifest = Manifest(out_dir)
+        o = self.options
+        self.examples = RotatingJsonlWriter(out_dir, example_names or sequence_name("examples"), self.manifest,
+                                            o.max_records, o.max_bytes, o.compress, on_commit)
+        self.dead = RotatingJsonlWriter(out_dir, dead_letter_names or sequence_name("dead-letters"), self.manifest,
+                                        o.max_records, o.max_bytes, o.compress, on_commit)
+        self.high_water: dict[tuple[str, str], str] = {}
+        self.written = 0
+        self.duplicates = 0
+        self.dead_letters = 0
+
+    def accept(self, payload: bytes, extra: dict[str, Any] | None = None) -> bool:
+        """Write one Avro example; False when it was a repeat (already written) or undecodable."""
+        try:
+            _, record = self.codec.decode(payload, expect="example")
+        except DecodeError as exc:
+            self.dead_letter(DeadLetter("sink", f"undecodable example: {exc}", payload_text(payload)), extra)
+            return False
+        symbol, timeframe, close = record["id"].rsplit("|", 2)
+        key = (symbol, timeframe)
+        last = self.high_water.get(key)
+        if last is not None and close <= last:  # ISO-8601 UTC strings order as times
+            self.duplicates += 1
+            return False
+        self.high_water[key] = close
+        self.examples.write(record["id"], dumps(record), extra)
+        self.written += 1
+        return True
+
+    def dead_letter(self, letter: DeadLetter, extra: dict[str, Any] | None = None) -> None:
+        self.dead.write(f"{letter.symbol}|{letter.timeframe}|{letter.reason[:40]}", dumps(letter.to_record()), extra)
+        self.dead_letters += 1
+
+    def commit(self) -> list[CompletedFile]:
+        done = [f for f in (self.examples.commit(), self.dead.commit()) if f is not None]
+        return done
+
+    def finish_replacing(self) -> None:
+        """End of a full backfill: forget and delete files of an earlier run that this run did not write."""
+        keep = {f.name for f in self.examples.completed + self.dead.completed}
+        for name in list(self.manifest.files):
+            if name not in keep:
+                stale = self.out_dir / name
+                if stale.exists():
+                    stale.unlink()
+        self.manifest.retain(keep)

@@ -1,0 +1,227 @@
+"""Rotating JSONL files that appear only when complete, with a manifest of every completed file.
+
+Commit order of one file (the invariant the exactly-once sink builds on):
+  1. write records to a hidden temporary name in the output directory;
+  2. flush and fsync the temporary file;
+  3. atomically rename it to its final, deterministic name and fsync the directory;
+  4. record it (records, bytes, sha256, first/last id) in manifest.json, itself written by temp + rename;
+  5. only then may the caller commit the input offsets the file covers.
+A crash before step 3 leaves only a temporary file, which the next writer on that directory deletes.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+log = logging.getLogger(__name__)
+
+TMP_PREFIX = ".tmp-"
+MANIFEST = "manifest.json"
+
+
+class UnsafePathError(ValueError):
+    """A file name that would place a file outside the output directory."""
+
+
+@dataclass(frozen=True)
+class CompletedFile:
+    name: str
+    records: int
+    bytes: int
+    sha256: str
+    first_id: str
+    last_id: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def dumps(record: dict[str, Any]) -> str:
+    """The one JSON rendering of a record: compact, UTF-8, key order as built (schema order)."""
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def safe_child(directory: Path, name: str) -> Path:
+    """``directory / name``, refusing names that are not a single plain path component."""
+    if not name or name in (".", "..") or "/" in name or "\\" in name or "\x00" in name:
+        raise UnsafePathError(f"refusing file name {name!r}")
+    path = directory / name
+    if path.resolve().parent != directory.resolve():
+        raise UnsafePathError(f"refusing file name {name!r}")
+    return path
+
+
+def fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Manifest:
+    """manifest.json: the completed files of one output directory, in completion order."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / MANIFEST
+        self.files: dict[str, CompletedFile] = {}
+        if self.path.exists():
+            data = json.loads(self.path.read_text())
+            for entry in data.get("files", []):
+                self.files[entry["name"]] = CompletedFile(**entry)
+
+    def add(self, completed: CompletedFile) -> None:
+        self.files[completed.name] = completed
+        self.save()
+
+    def retain(self, names: set[str]) -> None:
+        self.files = {k: v for k, v in self.files.items() if k in names}
+        self.save()
+
+    def save(self) -> None:
+        payload = {"files": [asdict(f) for f in self.files.values()]}
+        tmp = self.path.with_name(TMP_PREFIX + MANIFEST)
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(payload, fh, indent=1, sort_keys=True)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path)
+        fsync_dir(self.path.parent)
+
+
+class RotatingJsonlWriter:
+    """Writes JSON lines into files of at most ``max_records`` lines and about ``max_bytes`` bytes.
+
+    ``name_for(first_record_extra)`` gives each file its final name (deterministic: from a sequence number,
+    or from topic, partition and start offset); ``on_commit`` runs after step 4 of the commit order.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        name_for: Callable[[int, dict[str, Any]], str],
+        manifest: Manifest,
+        max_records: int = 100_000,
+        max_bytes: int = 256 * 1024 * 1024,
+        compress: bool = False,
+        on_commit: Callable[[CompletedFile], None] | None = None,
+    ) -> None:
+        if max_records < 1 or max_bytes < 1:
+            raise ValueError("max_records and max_bytes must be positive")
+        self.directory = directory
+        self.name_for = name_for
+        self.manifest = manifest
+        self.max_records = max_records
+        self.max_bytes = max_bytes
+        self.compress = compress
+        self.on_commit = on_commit
+        self.sequence = 0
+        self.completed: list[CompletedFile] = []
+        self._raw: BinaryIO | None = None
+        self._out: BinaryIO | None = None
+        self._tmp: Path | None = None
+        self._hash = hashlib.sha256()
+        self._records = 0
+        self._bytes = 0
+        self._first_id = ""
+        self._last_id = ""
+        self._extra: dict[str, Any] = {}
+
+    @property
+    def open_records(self) -> int:
+        return self._records
+
+    def write(self, record_id: str, line: str, extra: dict[str, Any] | None = None) -> None:
+        data = line.encode("utf-8") + b"\n"
+        if self._out is None:
+            self._open(record_id, extra or {})
+        assert self._out is not None
+        self._out.write(data)
+        self._records += 1
+        self._bytes += len(data)
+        self._last_id = record_id
+        if extra:
+            self._extra.update({k: v for k, v in extra.items() if k.startswith("last_")})
+        if self._records >= self.max_records or self._bytes >= self.max_bytes:
+            self.commit()
+
+    def _open(self, record_id: str, extra: dict[str, Any]) -> None:
+        self._extra = dict(extra)
+        name = self.name_for(self.sequence, extra) + (".jsonl.gz" if self.compress else ".jsonl")
+        final = safe_child(self.directory, name)
+        self._tmp = final.with_name(TMP_PREFIX + final.name)
+        raw = open(self._tmp, "wb")  # noqa: SIM115 - closed in commit()
+        self._raw = raw
+        self._hash = hashlib.sha256()
+        hashing = _HashingWriter(raw, self._hash)
+        self._out = gzip.GzipFile(filename="", mode="wb", fileobj=hashing, mtime=0) if self.compress else hashing  # type: ignore[assignment]
+        self._records = self._bytes = 0
+        self._first_id = record_id
+
+    def commit(self) -> CompletedFile | None:
+        """Steps 2-4 of the commit order for the open file; no-op when nothing is open."""
+        if self._out is None or self._raw is None or self._tmp is None:
+            return None
+        if self.compress:
+            self._out.close()  # writes the gzip trailer through the hashing writer
+        self._raw.flush()
+        os.fsync(self._raw.fileno())
+        size = self._raw.tell()
+        self._raw.close()
+        final = self._tmp.with_name(self._tmp.name[len(TMP_PREFIX):])
+        os.replace(self._tmp, final)
+        fsync_dir(self.directory)
+        completed = CompletedFile(final.name, self._records, size, self._hash.hexdigest(), self._first_id,
+                                  self._last_id, self._extra)
+        self.manifest.add(completed)
+        self.completed.append(completed)
+        log.info("committed %s", final.name, extra={"records": self._records, "bytes": size})
+        self._out = self._raw = None
+        self._tmp = None
+        self.sequence += 1
+        if self.on_commit is not None:
+            self.on_commit(completed)
+        return completed
+
+    def abort(self) -> None:
+        """Drop the open temporary file (its records were never committed)."""
+        if self._raw is not None:
+            self._raw.close()
+        if self._tmp is not None and self._tmp.exists():
+            self._tmp.unlink()
+        self._out = self._raw = None
+        self._tmp = None
+
+
+class _HashingWriter:
+    """A binary file wrapper that feeds every written byte to a hash (the sha256 of the final file)."""
+
+    def __init__(self, raw: BinaryIO, digest: Any) -> None:
+        self.raw = raw
+        self.digest = digest
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        return self.raw.write(data)
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+    def close(self) -> None:  # the raw file is closed by its owner after fsync
+        pass
+
+
+def remove_stale_temporaries(directory: Path) -> int:
+    """Delete temporary files a crashed writer left behind; returns how many."""
+    removed = 0
+    for path in directory.glob(TMP_PREFIX + "*"):
+        path.unlink()
+        removed += 1
+    return removed
