@@ -1,0 +1,93 @@
+"""End-to-end embedded backfill benchmark: Parquet files on disk -> JSONL on disk, Avro round trip included.
+
+Method: real daily bars (bokeh-sampledata AAPL/MSFT/IBM with adjusted close, backtesting GOOG; read from the
+installed packages) are tiled into many symbols (AAPL_000, AAPL_001, ... over the same dates) and written as one
+Parquet file per symbol into a temp directory. Each size runs ``vpa-stream backfill --source parquet:DIR`` in
+a fresh process; we report wall seconds, bars/s and the child's peak RSS (getrusage ru_maxrss).
+
+    python benchmarks/bench_backfill.py                # 100k bars
+    python benchmarks/bench_backfill.py --sizes 100000 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+
+def _package_file(package: str, *parts: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit(f"{package} is not installed (pip install -e '.[test]')")
+    return Path(next(iter(spec.submodule_search_locations)), *parts)
+
+
+def real_frames() -> dict[str, pd.DataFrame]:
+    stocks = pd.read_csv(_package_file("bokeh_sampledata", "_data", "stocks.csv.gz"))
+    frames = {sym: part.drop(columns=["Ticker"]) for sym, part in stocks.groupby("Ticker") if sym != "GOOG"}
+    goog = pd.read_csv(_package_file("backtesting", "test", "GOOG.csv")).rename(columns={"Unnamed: 0": "Date"})
+    frames["GOOG"] = goog
+    return frames
+
+
+def write_tiles(directory: Path, bars: int) -> int:
+    frames = real_frames()
+    written = 0
+    copy = 0
+    while written < bars:
+        for sym, frame in frames.items():
+            if written >= bars:
+                break
+            part = frame.iloc[: bars - written]
+            part.to_parquet(directory / f"{sym}_{copy:03d}.parquet", index=False)
+            written += len(part)
+        copy += 1
+    return written
+
+
+def run(bars: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix="vpa-bench-") as tmp:
+        src = Path(tmp, "in")
+        src.mkdir()
+        total = write_tiles(src, bars)
+        out = Path(tmp, "out")
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        started = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "vpa_stream.cli", "backfill", "--source", f"parquet:{src}",
+                               "--out", str(out), "--no-progress"], capture_output=True, text=True, check=True)
+        seconds = time.perf_counter() - started
+        rss_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        examples = sum(f.read_bytes().count(b"\n") for f in out.glob("examples-*.jsonl"))
+        size = sum(f.stat().st_size for f in out.glob("examples-*.jsonl"))
+        del proc
+        return {"bars": total, "examples": examples, "seconds": round(seconds, 2),
+                "bars_per_s": round(total / seconds), "peak_rss_mb": round(max(rss_kb, before) / 1024, 1),
+                "output_mb": round(size / 2**20, 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000])
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    results = [run(n) for n in args.sizes]
+    if args.json:
+        print(json.dumps(results, indent=1))
+        return
+    print(f"{'bars':>10} {'examples':>10} {'seconds':>8} {'bars/s':>8} {'peak RSS MB':>12} {'output MB':>10}")
+    for r in results:
+        print(f"{r['bars']:>10,} {r['examples']:>10,} {r['seconds']:>8} {r['bars_per_s']:>8,} "
+              f"{r['peak_rss_mb']:>12} {r['output_mb']:>10}")
+
+
+if __name__ == "__main__":
+    main()
