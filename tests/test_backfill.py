@@ -96,7 +96,8 @@ def test_kill_9_leaves_no_partial_file_under_a_final_name(tmp_path: Path) -> Non
     assert finals, "the run was killed before any file completed"
     for f in finals:
         data = f.read_bytes()
-        assert data.endswith(b"\n") and data.count(b"\n") == 500
+        assert data.endswith(b"\n")
+        assert data.count(b"\n") == 500 or (proc.returncode == 0 and f == finals[-1])
         for line in data.splitlines():
             json.loads(line)
     # the next run cleans the crash's temporary file and completes
