@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from vpa_stream.processors.config import VPAConfig
 from vpa_stream.processors.stage import Encoded, ExampleStage
-from vpa_stream.producers.replay import replay
+from vpa_stream.producers.replay import bars_of
 from vpa_stream.producers.sources.base import Source
 from vpa_stream.producers.validate import DeadLetter
-from vpa_stream.schemas.models import Bar
 from vpa_stream.sinks.dataset import DatasetSink, SinkOptions
 
 log = logging.getLogger(__name__)
@@ -43,12 +42,6 @@ class RunSummary:
             f"seconds        {self.seconds:.2f}",
             f"bars/s         {self.bars_per_second:,.0f}",
         ]
-
-
-def bars_of(sources: Iterable[Source], on_dead_letter: Callable[[DeadLetter], None]) -> Iterable[Bar]:
-    """The time-ordered replay of every series of every source."""
-    streams = [stream for source in sources for stream in source.streams()]
-    return replay(streams, on_dead_letter)
 
 
 def run_backfill(

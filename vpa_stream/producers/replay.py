@@ -10,6 +10,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Iterable, Iterator
 
+from vpa_stream.producers.sources.base import Source
 from vpa_stream.producers.validate import DeadLetter, OrderGuard, payload_text
 from vpa_stream.schemas.models import Bar
 
@@ -22,6 +23,12 @@ def _bars_only(items: Iterable[Bar | DeadLetter], on_dead_letter: DeadLetterCall
             yield item
         else:
             on_dead_letter(item)
+
+
+def bars_of(sources: Iterable[Source], on_dead_letter: DeadLetterCallback) -> Iterator[Bar]:
+    """The time-ordered replay of every series of every source."""
+    streams = [stream for source in sources for stream in source.streams()]
+    return replay(streams, on_dead_letter)
 
 
 def replay(streams: list[Iterator[Bar | DeadLetter]], on_dead_letter: DeadLetterCallback) -> Iterator[Bar]:

@@ -117,7 +117,9 @@ class RotatingJsonlWriter:
         max_bytes: int = 256 * 1024 * 1024,
         compress: bool = False,
         on_commit: Callable[[CompletedFile], None] | None = None,
+        snapshot: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
+        """``snapshot()`` adds the owner's state for the closing file (e.g. high-water marks) to its entry."""
         if max_records < 1 or max_bytes < 1:
             raise ValueError("max_records and max_bytes must be positive")
         self.directory = directory
@@ -127,6 +129,7 @@ class RotatingJsonlWriter:
         self.max_bytes = max_bytes
         self.compress = compress
         self.on_commit = on_commit
+        self.snapshot = snapshot
         self.sequence = 0
         self.completed: list[CompletedFile] = []
         self._raw: BinaryIO | None = None
@@ -183,8 +186,11 @@ class RotatingJsonlWriter:
         final = self._tmp.with_name(self._tmp.name[len(TMP_PREFIX):])
         os.replace(self._tmp, final)
         fsync_dir(self.directory)
+        extra = dict(self._extra)
+        if self.snapshot is not None:
+            extra.update(self.snapshot())
         completed = CompletedFile(final.name, self._records, size, self._hash.hexdigest(), self._first_id,
-                                  self._last_id, self._extra)
+                                  self._last_id, extra)
         self.manifest.add(completed)
         self.completed.append(completed)
         log.info("committed %s", final.name, extra={"records": self._records, "bytes": size})

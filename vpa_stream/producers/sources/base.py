@@ -215,5 +215,6 @@ def standard_columns(frame: pd.DataFrame, where: str) -> pd.DataFrame:
     frame = frame.rename(columns=rename)
     missing = [c for c in ("open", "high", "low", "close", "volume") if c not in frame.columns]
     if missing:
-        raise SourceError(f"{where}: missing column(s) {', '.join(missing)}; found {', '.join(map(str, frame.columns))}")
+        found = ", ".join(map(str, frame.columns))
+        raise SourceError(f"{where}: missing column(s) {', '.join(missing)}; found {found}")
     return frame

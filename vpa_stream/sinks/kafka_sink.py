@@ -1,0 +1,209 @@
+"""The exactly-once file sink on Kafka: examples and dead letters from their topics into rotating JSONL.
+
+One ``PartitionFiles`` owns the file lifecycle of one topic partition (as Kafka Connect's TopicPartitionWriter):
+file names carry topic, partition and start offset, and each completed file records its last offset in the
+manifest. Offsets are committed to Kafka only after the file holding those records is durable (the commit
+order of ``sinks.jsonl``). On start the sink resumes each partition after the last offset its files hold,
+whatever Kafka's committed offset says, so a crash between rename and offset commit duplicates nothing.
+Examples repeated by the processor (at-least-once) are dropped by id: per key, a close-time high-water mark
+that the files also record, so it survives restarts.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vpa_stream.producers.validate import DeadLetter, payload_text
+from vpa_stream.schemas.codec import Codec, DecodeError, default_codec
+from vpa_stream.schemas.topics import Topics
+from vpa_stream.sinks.dataset import SinkOptions
+from vpa_stream.sinks.jsonl import CompletedFile, Manifest, RotatingJsonlWriter, dumps, remove_stale_temporaries
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SinkSummary:
+    examples: int = 0
+    duplicates: int = 0
+    dead_letters: int = 0
+    files: int = 0
+
+    def lines(self) -> list[str]:
+        return [f"examples       {self.examples:,}", f"duplicates     {self.duplicates:,} (dropped by id)",
+                f"dead letters   {self.dead_letters:,}", f"files          {self.files}"]
+
+
+class PartitionFiles:
+    """The rotating files of one topic partition, and the offsets and high-water marks they hold."""
+
+    def __init__(self, out_dir: Path, kind: str, topic: str, partition: int, manifest: Manifest,
+                 options: SinkOptions, on_commit: Callable[[CompletedFile], None]) -> None:
+        self.topic = topic
+        self.partition = partition
+        self.kind = kind
+        self.next_offset: int | None = None
+        self.high_water: dict[str, str] = {}
+        for f in manifest.files.values():
+            if f.extra.get("topic") == topic and f.extra.get("partition") == partition:
+                last = int(f.extra["last_offset"])
+                if self.next_offset is None or last + 1 > self.next_offset:
+                    self.next_offset = last + 1
+                for key, close in f.extra.get("high_water", {}).items():
+                    if close > self.high_water.get(key, ""):
+                        self.high_water[key] = close
+        self._file_high_water: dict[str, str] = {}
+        self.writer = RotatingJsonlWriter(
+            out_dir, lambda seq, extra: f"{kind}-{topic}-{partition:03d}-{extra['first_offset']:020d}", manifest,
+            options.max_records, options.max_bytes, options.compress, on_commit, snapshot=self._snapshot)
+
+    def _snapshot(self) -> dict[str, Any]:
+        """The high-water marks of the keys in the closing file: restored from the manifest on restart."""
+        marks, self._file_high_water = self._file_high_water, {}
+        return {"high_water": marks}
+
+    def write(self, record_id: str, line: bytes, offset: int, key: str | None = None, close: str | None = None
+              ) -> None:
+        extra: dict[str, Any] = {"topic": self.topic, "partition": self.partition, "first_offset": offset,
+                                 "last_offset": offset}
+        if key is not None and close is not None:
+            self._file_high_water[key] = close
+        self.writer.write(record_id, line, extra)
+
+    def advance(self, offset: int) -> None:
+        """A record at ``offset`` was consumed (written, or dropped as a duplicate)."""
+        self.next_offset = offset + 1
+
+    def commit(self) -> CompletedFile | None:
+        return self.writer.commit()
+
+
+class KafkaDatasetSink:
+    """``vpa-stream sink``: consume examples and dead letters, write them exactly once into ``out_dir``."""
+
+    def __init__(self, bootstrap: str, topics: Topics, out_dir: Path, options: SinkOptions | None = None,
+                 group_id: str | None = None, codec: Codec | None = None, idle_commit_s: float = 1.0) -> None:
+        from kafka import KafkaConsumer
+
+        self.topics = topics
+        self.out_dir = out_dir
+        out_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(out_dir)
+        self.options = options or SinkOptions()
+        self.codec = codec or default_codec()
+        self.manifest = Manifest(out_dir)
+        self.idle_commit_s = idle_commit_s
+        self.summary = SinkSummary()
+        self.consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap, group_id=group_id or f"{topics.prefix}sink",
+            client_id="vpa-stream-sink", enable_auto_commit=False, auto_offset_reset="earliest",
+            max_poll_records=2000, isolation_level="read_committed")
+        self.bootstrap = bootstrap
+        self.partitions: dict[tuple[str, int], PartitionFiles] = {}
+        self._producer: Any = None
+
+    def _assign(self) -> None:
+        """Take every partition of both topics and seek each past what the files already hold."""
+        from kafka import TopicPartition
+
+        from vpa_stream.schemas.topics import partitions_of
+
+        tps = []
+        for topic, kind in ((self.topics.examples, "examples"), (self.topics.dead_letters, "dead-letters")):
+            for p in partitions_of(self.bootstrap, topic):
+                tp = TopicPartition(topic, p)
+                tps.append(tp)
+                self.partitions[(topic, p)] = PartitionFiles(self.out_dir, kind, topic, p, self.manifest,
+                                                             self.options, self._on_commit)
+        self.consumer.assign(tps)
+        committed_offsets = {}
+        for tp in tps:
+            committed_offsets[tp] = self.consumer.committed(tp)
+        for tp in tps:
+            files = self.partitions[(tp.topic, tp.partition)]
+            if files.next_offset is not None:
+                self.consumer.seek(tp, files.next_offset)  # the files are the truth
+            elif committed_offsets[tp] is not None:
+                self.consumer.seek(tp, committed_offsets[tp])
+            else:
+                self.consumer.seek_to_beginning(tp)
+
+    def _on_commit(self, completed: CompletedFile) -> None:
+        """Step 5 of the commit order: the file is durable, now its offsets may be committed."""
+        from kafka import TopicPartition
+        from kafka.structs import OffsetAndMetadata
+
+        topic, partition = completed.extra["topic"], completed.extra["partition"]
+        self.summary.files += 1
+        tp = TopicPartition(topic, partition)
+        self.consumer.commit({tp: OffsetAndMetadata(int(completed.extra["last_offset"]) + 1, "", -1)})
+
+    def run(self, exit_when_idle_s: float | None = None, stop: Callable[[], bool] | None = None) -> SinkSummary:
+        self._assign()
+        last_record = time.monotonic()
+        try:
+            while not (stop and stop()):
+                batches = self.consumer.poll(timeout_ms=200)
+                if batches:
+                    last_record = time.monotonic()
+                    for tp, records in batches.items():
+                        files = self.partitions[(tp.topic, tp.partition)]
+                        for rec in records:
+                            self._handle(files, rec)
+                idle = time.monotonic() - last_record
+                if idle >= self.idle_commit_s:
+                    self.commit_all()
+                if exit_when_idle_s is not None and idle >= exit_when_idle_s:
+                    break
+        finally:
+            self.commit_all()
+            self.consumer.close(autocommit=False)
+            if self._producer is not None:
+                self._producer.close()
+        return self.summary
+
+    def _handle(self, files: PartitionFiles, rec: Any) -> None:
+        if files.kind == "examples":
+            try:
+                _, record = self.codec.decode(rec.value, expect="example")
+            except DecodeError as exc:
+                letter = DeadLetter("sink", f"undecodable example: {exc}", payload_text(rec.value))
+                self._dead_letter_from_examples(files, rec.offset, letter)
+                return
+            key, close = record["id"].rsplit("|", 1)
+            if close <= files.high_water.get(key, ""):
+                self.summary.duplicates += 1
+                files.advance(rec.offset)
+                return
+            files.high_water[key] = close
+            files.write(record["id"], dumps(record), rec.offset, key, close)
+            self.summary.examples += 1
+        else:
+            try:
+                _, record = self.codec.decode(rec.value, expect="dead_letter")
+            except DecodeError as exc:
+                record = DeadLetter("sink", f"undecodable dead letter: {exc}", payload_text(rec.value)).to_record()
+            files.write(f"dead|{rec.offset}", dumps(record), rec.offset)
+            self.summary.dead_letters += 1
+        files.advance(rec.offset)
+
+    def _dead_letter_from_examples(self, files: PartitionFiles, offset: int, letter: DeadLetter) -> None:
+        """An undecodable example goes to the dead-letter topic (and from there into dead-letter files)."""
+        if self._producer is None:
+            from kafka import KafkaProducer
+
+            self._producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True,
+                                           client_id="vpa-stream-sink-dlq")
+        self._producer.send(self.topics.dead_letters, value=self.codec.encode("dead_letter", letter.to_record()))
+        self._producer.flush()
+        log.error("undecodable example at %s[%d]@%d: %s", files.topic, files.partition, offset, letter.reason)
+        files.advance(offset)
+
+    def commit_all(self) -> None:
+        for files in self.partitions.values():
+            files.commit()
