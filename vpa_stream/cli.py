@@ -12,6 +12,7 @@ from typing import Any
 from vpa_stream import __version__
 from vpa_stream.producers.sources.base import Session, Source, SourceError, SourceOptions
 from vpa_stream.schemas.models import UnknownTimeframeError, normalise_timeframe
+from vpa_stream.schemas.topics import DEFAULT_BOOTSTRAP, KafkaSetupError
 from vpa_stream.settings import SettingsError, engine_config, load_file, option_defaults
 
 EXIT_USAGE = 2
@@ -72,9 +73,132 @@ def build_parser(defaults: dict[str, Any]) -> argparse.ArgumentParser:
     bf.add_argument("--no-progress", action="store_true", help="no progress bar")
     bf.set_defaults(handler=cmd_backfill)
 
-    for p in (bf,):
+    tp = sub.add_parser("topics", help="Kafka topics of the pipeline",
+                        description="Manage the bars, examples and dead-letter topics.")
+    tsub = tp.add_subparsers(dest="topics_command", metavar="ACTION")
+    tc = tsub.add_parser("create", help="create the topics (existing ones are left as they are)")
+    _add_kafka_options(tc)
+    tc.add_argument("--partitions", type=int, default=6, help="partitions per topic (default: %(default)s)")
+    tc.add_argument("--replication-factor", type=int, default=1, help="replication factor (default: %(default)s)")
+    tc.set_defaults(handler=cmd_topics_create)
+
+    rp = sub.add_parser("replay", help="send a source's time-ordered bars to the Kafka bars topic",
+                        description="Replay a source in event-time order to the bars topic (Avro, key = symbol), "
+                                    "with an idempotent producer and acks=all.")
+    _add_source_options(rp)
+    _add_kafka_options(rp)
+    rp.add_argument("--speed", type=float, default=0.0,
+                    help="0: as fast as possible; N: N times real time on one global clock (default: 0)")
+    rp.add_argument("--no-progress", action="store_true", help="no progress bar")
+    rp.set_defaults(handler=cmd_replay)
+
+    pr = sub.add_parser("process", help="run a stream processor worker (faust-streaming)",
+                        description="Consume bars, keep per-symbol windows in a changelog-backed table, produce "
+                                    "Avro examples. Start several with the same --topic-prefix to scale out.")
+    _add_kafka_options(pr)
+    pr.add_argument("--partitions", type=int, default=6, help="partitions of the topics (default: %(default)s)")
+    pr.add_argument("--app-id", default=None, help="consumer group / app id (default: PREFIX + processor)")
+    pr.add_argument("--loglevel", default="WARNING", help="worker log level (default: %(default)s)")
+    pr.set_defaults(handler=cmd_process)
+
+    sk = sub.add_parser("sink", help="write examples from Kafka into rotating JSONL files, exactly once",
+                        description="Consume examples and dead letters, write rotating JSONL with a manifest; "
+                                    "offsets are committed only after the files holding them are durable.")
+    _add_kafka_options(sk)
+    sk.add_argument("--out", default="data", help="output directory (default: %(default)s)")
+    _add_sink_options(sk)
+    sk.add_argument("--group-id", default=None, help="consumer group (default: PREFIX + sink)")
+    sk.add_argument("--idle-commit", type=float, default=1.0,
+                    help="seconds without records after which open files are committed (default: %(default)s)")
+    sk.add_argument("--exit-when-idle", type=float, default=None,
+                    help="exit after this many seconds without records (default: run until stopped)")
+    sk.set_defaults(handler=cmd_sink)
+
+    for p in (bf, tc, rp, pr, sk):
         p.set_defaults(**{k: v for k, v in defaults.items() if k not in ("config",)})
     return parser
+
+
+def _add_kafka_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("kafka")
+    g.add_argument("--bootstrap-servers", default=DEFAULT_BOOTSTRAP,
+                   help="Kafka bootstrap servers host:port[,host:port] (default: %(default)s)")
+    g.add_argument("--topic-prefix", default="vpa.", help="prefix of every topic name (default: %(default)s)")
+
+
+def cmd_topics_create(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
+    from vpa_stream.schemas.topics import Topics, create_topics
+
+    status = create_topics(args.bootstrap_servers, Topics(args.topic_prefix), int(args.partitions),
+                           int(args.replication_factor))
+    for name, state in status.items():
+        print(f"{name}: {state}")
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
+    from vpa_stream.producers.kafka_replay import BarPublisher, make_producer, replay_to_kafka
+    from vpa_stream.schemas.topics import Topics
+
+    sources = make_sources(args)
+    speed = float(args.speed)
+    if speed < 0:
+        raise UsageError("--speed must be 0 or positive")
+    publisher = BarPublisher(make_producer(args.bootstrap_servers), Topics(args.topic_prefix))
+    bar = _progress(args, "replay")
+    try:
+        summary = replay_to_kafka(sources, publisher, speed, progress=bar.update if bar is not None else None)
+    finally:
+        if bar is not None:
+            bar.close()
+        publisher.producer.close()  # type: ignore[attr-defined]
+    print(f"vpa-stream replay -> {Topics(args.topic_prefix).bars} at {args.bootstrap_servers}")
+    for line in summary.lines():
+        print("  " + line)
+    return 0
+
+
+def cmd_process(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
+    from vpa_stream.processors.faust_app import build_app, run_worker
+    from vpa_stream.schemas.topics import Topics, create_topics
+
+    topics = Topics(args.topic_prefix)
+    create_topics(args.bootstrap_servers, topics, int(args.partitions))  # Faust needs its source topic to exist
+    app = build_app(args.bootstrap_servers, topics, engine_config(file_data), int(args.partitions), args.app_id)
+    run_worker(app, str(args.loglevel).upper())
+    return 0
+
+
+def cmd_sink(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
+    from vpa_stream.schemas.topics import Topics, create_topics
+    from vpa_stream.sinks.dataset import SinkOptions
+    from vpa_stream.sinks.kafka_sink import KafkaDatasetSink
+
+    topics = Topics(args.topic_prefix)
+    create_topics(args.bootstrap_servers, topics)
+    sink = KafkaDatasetSink(args.bootstrap_servers, topics, Path(args.out),
+                            SinkOptions(int(args.max_records), int(args.max_bytes), bool(args.gzip)),
+                            group_id=args.group_id, idle_commit_s=float(args.idle_commit))
+    stop = _stop_flag()
+    summary = sink.run(exit_when_idle_s=args.exit_when_idle, stop=stop)
+    print(f"vpa-stream sink -> {args.out}")
+    for line in summary.lines():
+        print("  " + line)
+    return 0
+
+
+def _stop_flag() -> Any:
+    """A SIGTERM/SIGINT handler that asks a polling loop to finish its files and stop."""
+    import signal
+
+    flag = {"stop": False}
+
+    def handler(signum: int, frame: Any) -> None:
+        flag["stop"] = True
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return lambda: flag["stop"]
 
 
 def make_sources(args: argparse.Namespace) -> list[Source]:
@@ -124,12 +248,12 @@ def cmd_backfill(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
     return 0
 
 
-def _progress(args: argparse.Namespace) -> Any:
+def _progress(args: argparse.Namespace, desc: str = "backfill") -> Any:
     if args.no_progress:
         return None
     from tqdm import tqdm
 
-    return tqdm(unit=" bars", unit_scale=True, file=sys.stderr, disable=None, desc="backfill")
+    return tqdm(unit=" bars", unit_scale=True, file=sys.stderr, disable=None, desc=desc)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -144,14 +268,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
         logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        if not getattr(args, "handler", None):
+        if not getattr(args, "handler", None) or (args.command == "topics" and not args.topics_command):
             parser.print_help(sys.stderr)
             return EXIT_USAGE
         return int(args.handler(args, file_data))
     except (UsageError, SettingsError) as exc:
         print(f"vpa-stream: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except SourceError as exc:
+    except (SourceError, KafkaSetupError) as exc:
         print(f"vpa-stream: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -162,7 +286,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 _OPTION_NAMES = [
     "source", "symbols", "symbol", "start", "end", "period", "timeframe", "tz", "session_open", "session_close",
     "out", "max_records", "max_bytes", "bootstrap_servers", "topic_prefix", "partitions", "replication_factor",
-    "speed", "group_id", "interval",
+    "speed", "group_id", "interval", "idle_commit", "exit_when_idle", "app_id", "loglevel",
 ]
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from vpa_stream.schemas.models import TIMEFRAME_SECONDS, Bar, iso_utc
 
 log = logging.getLogger(__name__)
 
-Table = MutableMapping[str, Any]
+Table = MutableMapping[bytes, Any]
 
 
 def history_bars(cfg: VPAConfig, timeframe: str) -> int:
@@ -40,7 +40,7 @@ def history_bars(cfg: VPAConfig, timeframe: str) -> int:
 
 
 class BarRing:
-    """Ring buffers of raw bar payloads per (symbol, timeframe) in a key-value table."""
+    """Ring buffers of raw bar payloads per (symbol, timeframe) in a key-value table of bytes to bytes."""
 
     def __init__(self, table: Table, cfg: VPAConfig) -> None:
         self.table = table
@@ -51,19 +51,20 @@ class BarRing:
         return 2 * history_bars(self.cfg, timeframe)
 
     def timeframes(self, symbol: str) -> list[str]:
-        raw = self.table.get(f"{symbol}|timeframes")
-        return raw.split(",") if raw else []
+        raw = self.table.get(f"{symbol}|timeframes".encode())
+        return bytes(raw).decode().split(",") if raw else []
 
     def head(self, symbol: str, timeframe: str) -> int:
-        return int(self.table.get(f"{symbol}|{timeframe}|head", 0))
+        raw = self.table.get(f"{symbol}|{timeframe}|head".encode())
+        return int(bytes(raw)) if raw else 0
 
     def append(self, bar: Bar, payload: bytes) -> None:
         tfs = self.timeframes(bar.symbol)
         if bar.timeframe not in tfs:
-            self.table[f"{bar.symbol}|timeframes"] = ",".join([*tfs, bar.timeframe])
+            self.table[f"{bar.symbol}|timeframes".encode()] = ",".join([*tfs, bar.timeframe]).encode()
         seq = self.head(bar.symbol, bar.timeframe)
-        self.table[f"{bar.symbol}|{bar.timeframe}|{seq % self.capacity(bar.timeframe)}"] = payload
-        self.table[f"{bar.symbol}|{bar.timeframe}|head"] = seq + 1
+        self.table[f"{bar.symbol}|{bar.timeframe}|{seq % self.capacity(bar.timeframe)}".encode()] = payload
+        self.table[f"{bar.symbol}|{bar.timeframe}|head".encode()] = str(seq + 1).encode()
 
     def payloads(self, symbol: str, timeframe: str) -> list[bytes]:
         """Stored payloads of one series, oldest first."""
@@ -71,9 +72,9 @@ class BarRing:
         cap = self.capacity(timeframe)
         out = []
         for s in range(max(0, seq - cap), seq):
-            payload = self.table.get(f"{symbol}|{timeframe}|{s % cap}")
+            payload = self.table.get(f"{symbol}|{timeframe}|{s % cap}".encode())
             if payload is not None:
-                out.append(payload)
+                out.append(bytes(payload))
         return out
 
 
