@@ -1,0 +1,177 @@
+"""The streaming pipeline on a real Apache Kafka broker: parity with embedded mode, scale-out, crashes, bad input.
+
+Every stage runs as its own OS process (``vpa-stream process``, ``vpa-stream sink``), so a kill -9 is real.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from vpa_stream.pipeline import run_backfill
+from vpa_stream.producers.kafka_replay import BarPublisher, make_producer, replay_to_kafka
+from vpa_stream.producers.sources.base import SourceOptions
+from vpa_stream.producers.sources.sample import SampleSource
+from vpa_stream.schemas.codec import default_codec
+from vpa_stream.schemas.topics import Topics, create_topics
+
+pytestmark = pytest.mark.kafka
+
+PARTITIONS = 3
+
+
+def dataset(out: Path, pattern: str = "examples-*.jsonl") -> list[str]:
+    """The records of a dataset directory as sorted JSON lines (file layout aside)."""
+    return sorted(line for f in out.glob(pattern) for line in f.read_text().splitlines())
+
+
+@pytest.fixture(scope="module")
+def embedded_sample(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    out = tmp_path_factory.mktemp("embedded")
+    run_backfill([SampleSource()], out)
+    return dataset(out)
+
+
+class Stage:
+    """A ``vpa-stream`` subcommand in its own process."""
+
+    def __init__(self, *args: str, log: Path) -> None:
+        self.log = log
+        self.proc = subprocess.Popen([sys.executable, "-m", "vpa_stream.cli", *args], stdin=subprocess.DEVNULL,
+                                     stdout=open(log, "ab"), stderr=subprocess.STDOUT,  # noqa: SIM115
+                                     env=dict(os.environ, PYTHONUNBUFFERED="1"))
+
+    def kill9(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(30)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.kill9()
+
+
+@pytest.fixture
+def pipeline(kafka_bootstrap: str, topic_prefix: str, tmp_path: Path) -> Iterator[dict]:
+    topics = Topics(topic_prefix)
+    create_topics(kafka_bootstrap, topics, PARTITIONS)
+    stages: list[Stage] = []
+
+    def start(kind: str, *extra: str) -> Stage:
+        common = ["--bootstrap-servers", kafka_bootstrap, "--topic-prefix", topic_prefix]
+        if kind == "process":
+            args = ["process", *common, "--partitions", str(PARTITIONS), *extra]
+        else:
+            args = ["sink", *common, "--out", str(tmp_path / "out"), "--idle-commit", "0.5", "--max-records", "300",
+                    *extra]
+        stage = Stage(*args, log=tmp_path / f"{kind}-{len(stages)}.log")
+        stages.append(stage)
+        return stage
+
+    def replay(symbols: tuple[str, ...] = ()) -> None:
+        publisher = BarPublisher(make_producer(kafka_bootstrap), topics)
+        try:
+            replay_to_kafka([SampleSource(SourceOptions(symbols=symbols))], publisher)
+        finally:
+            publisher.producer.close()
+
+    yield {"start": start, "replay": replay, "out": tmp_path / "out", "topics": topics, "tmp": tmp_path}
+    for stage in stages:
+        stage.stop()
+
+
+def wait_for_lines(out: Path, expected: int, timeout: float = 300.0, pattern: str = "examples-*.jsonl") -> None:
+    deadline = time.time() + timeout
+    count = 0
+    while time.time() < deadline:
+        count = len(dataset(out, pattern)) if out.exists() else 0
+        if count >= expected:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"only {count} of {expected} records after {timeout}s in {out}")
+
+
+def test_kafka_dataset_equals_the_embedded_backfill(pipeline: dict, embedded_sample: list[str]) -> None:
+    pipeline["start"]("process")
+    sink = pipeline["start"]("sink")
+    pipeline["replay"]()
+    wait_for_lines(pipeline["out"], len(embedded_sample))
+    time.sleep(2)  # anything beyond the expected count would be a duplicate
+    sink.stop()
+    assert dataset(pipeline["out"]) == embedded_sample
+
+
+def test_two_workers_in_one_group_produce_the_same_dataset(pipeline: dict, embedded_sample: list[str]) -> None:
+    pipeline["start"]("process")
+    pipeline["start"]("process")
+    sink = pipeline["start"]("sink")
+    time.sleep(8)  # let both workers join before the bars arrive
+    pipeline["replay"]()
+    wait_for_lines(pipeline["out"], len(embedded_sample))
+    time.sleep(2)
+    sink.stop()
+    assert dataset(pipeline["out"]) == embedded_sample
+
+
+def test_kill_9_of_the_processor_mid_backfill_loses_and_duplicates_nothing(
+        pipeline: dict, embedded_sample: list[str]) -> None:
+    processor = pipeline["start"]("process")
+    sink = pipeline["start"]("sink")
+    pipeline["replay"]()
+    wait_for_lines(pipeline["out"], 1500)
+    processor.kill9()
+    assert len(dataset(pipeline["out"])) < len(embedded_sample), "the processor finished before the kill"
+    pipeline["start"]("process")
+    wait_for_lines(pipeline["out"], len(embedded_sample))
+    time.sleep(3)
+    sink.stop()
+    assert dataset(pipeline["out"]) == embedded_sample
+
+
+def test_kill_9_of_the_sink_mid_backfill_loses_and_duplicates_nothing(
+        pipeline: dict, embedded_sample: list[str]) -> None:
+    pipeline["start"]("process")
+    sink = pipeline["start"]("sink")
+    pipeline["replay"]()
+    wait_for_lines(pipeline["out"], 1500)
+    sink.kill9()
+    sink = pipeline["start"]("sink")
+    wait_for_lines(pipeline["out"], len(embedded_sample))
+    time.sleep(3)
+    sink.stop()
+    assert dataset(pipeline["out"]) == embedded_sample
+    manifest = json.loads((pipeline["out"] / "manifest.json").read_text())["files"]
+    assert sorted(f["name"] for f in manifest) == sorted(p.name for p in pipeline["out"].glob("examples-*"))
+
+
+def test_garbage_and_invalid_bars_go_to_the_dead_letter_topic_and_processing_continues(
+        pipeline: dict, kafka_bootstrap: str) -> None:
+    codec = default_codec()
+    topics: Topics = pipeline["topics"]
+    pipeline["start"]("process")
+    pipeline["start"]("sink")
+    producer = make_producer(kafka_bootstrap)
+    bad_bar = {"symbol": "IBM", "timeframe": "1d", "open_time": 0, "close_time": 1, "open": 10.0, "high": 5.0,
+               "low": 9.0, "close": 10.0, "volume": 1.0, "volume_kind": "shares", "split_ratio": 1.0, "source": "t"}
+    producer.send(topics.bars, key=b"IBM", value=b"\x00not avro at all")
+    producer.send(topics.bars, key=b"IBM", value=codec.encode("bar", bad_bar))
+    producer.send(topics.bars, key=b"IBM", value=codec.encode("bar", bad_bar | {"timeframe": "7x", "high": 11.0}))
+    producer.flush()
+    producer.close()
+    pipeline["replay"](("IBM",))
+    wait_for_lines(pipeline["out"], 3, pattern="dead-letters-*.jsonl")
+    letters = [json.loads(line) for line in dataset(pipeline["out"], "dead-letters-*.jsonl")]
+    reasons = " | ".join(d["reason"] for d in letters)
+    assert "undecodable bar" in reasons and "high 5.0 below" in reasons and "unknown timeframe" in reasons
+    wait_for_lines(pipeline["out"], 3270 - 49)  # IBM's examples still all arrive (50 warm-up bars)
