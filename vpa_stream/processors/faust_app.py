@@ -48,6 +48,9 @@ def build_app(bootstrap: str, topics: Topics, cfg: VPAConfig | None = None, part
                              value_serializer="raw")
     # keys and values are bytes with the app's raw serializers
     table = app.Table("bar-windows", default=None, key_type=bytes, value_type=bytes, partitions=partitions)
+    # Table writes are queued in Faust's producer buffer; past 100 queued records (its default) the stream
+    # pauses until they drain one by one, which made a 2-core machine idle half the time. Let it queue more.
+    app.producer.buffer.max_messages = 20_000
     processor = StreamProcessor(table, cfg, codec)
     app.vpa_processor = processor  # type: ignore[attr-defined]
 

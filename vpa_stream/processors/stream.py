@@ -1,9 +1,9 @@
 """The stateful stream step of the Kafka processor, independent of Faust: bar bytes in, examples out.
 
 State lives in a key-value table (a Faust Table backed by a compacted changelog topic, or a plain dict in
-tests) as one ring buffer of raw Avro bars per (symbol, timeframe): key ``SYMBOL|TF|slot`` holds the bar at
-``seq % capacity`` and ``SYMBOL|TF|head`` the next sequence number, so each bar costs two small changelog
-records, never the whole window. Because the engine is pure (DOMAIN §1), a restarted or rebalanced worker
+tests) as one ring buffer of raw Avro bars per (symbol, timeframe): key ``SYMBOL|TF|slot`` holds the bar
+number ``seq`` (at slot ``seq % capacity``) with its sequence number, so each bar costs one small changelog
+record, never the whole window. Because the engine is pure (DOMAIN §1), a restarted or rebalanced worker
 rebuilds a symbol's engine by replaying its ring into a fresh engine and then produces the same bytes as the
 worker that never stopped.
 
@@ -40,11 +40,17 @@ def history_bars(cfg: VPAConfig, timeframe: str) -> int:
 
 
 class BarRing:
-    """Ring buffers of raw bar payloads per (symbol, timeframe) in a key-value table of bytes to bytes."""
+    """Ring buffers of raw bar payloads per (symbol, timeframe) in a key-value table of bytes to bytes.
+
+    A slot's value is the bar's 8-byte sequence number followed by its payload, so one bar is one table
+    write (one changelog record); the next sequence number is kept in memory and found again on restore as
+    the highest one stored.
+    """
 
     def __init__(self, table: Table, cfg: VPAConfig) -> None:
         self.table = table
         self.cfg = cfg
+        self.heads: dict[tuple[str, str], int] = {}
 
     def capacity(self, timeframe: str) -> int:
         """Twice the history: a bar redelivered after a crash still finds a full history before it."""
@@ -54,28 +60,42 @@ class BarRing:
         raw = self.table.get(f"{symbol}|timeframes".encode())
         return bytes(raw).decode().split(",") if raw else []
 
+    def _slots(self, symbol: str, timeframe: str) -> list[tuple[int, bytes]]:
+        out = []
+        for slot in range(self.capacity(timeframe)):
+            value = self.table.get(f"{symbol}|{timeframe}|{slot}".encode())
+            if value is not None:
+                value = bytes(value)
+                out.append((int.from_bytes(value[:8], "big"), value[8:]))
+        out.sort()
+        return out
+
     def head(self, symbol: str, timeframe: str) -> int:
-        raw = self.table.get(f"{symbol}|{timeframe}|head".encode())
-        return int(bytes(raw)) if raw else 0
+        key = (symbol, timeframe)
+        seq = self.heads.get(key)
+        if seq is None:
+            slots = self._slots(symbol, timeframe)
+            seq = self.heads[key] = slots[-1][0] + 1 if slots else 0
+        return seq
 
     def append(self, bar: Bar, payload: bytes) -> None:
         tfs = self.timeframes(bar.symbol)
         if bar.timeframe not in tfs:
             self.table[f"{bar.symbol}|timeframes".encode()] = ",".join([*tfs, bar.timeframe]).encode()
         seq = self.head(bar.symbol, bar.timeframe)
-        self.table[f"{bar.symbol}|{bar.timeframe}|{seq % self.capacity(bar.timeframe)}".encode()] = payload
-        self.table[f"{bar.symbol}|{bar.timeframe}|head".encode()] = str(seq + 1).encode()
+        slot = seq % self.capacity(bar.timeframe)
+        self.table[f"{bar.symbol}|{bar.timeframe}|{slot}".encode()] = seq.to_bytes(8, "big") + payload
+        self.heads[(bar.symbol, bar.timeframe)] = seq + 1
 
     def payloads(self, symbol: str, timeframe: str) -> list[bytes]:
         """Stored payloads of one series, oldest first."""
-        seq = self.head(symbol, timeframe)
-        cap = self.capacity(timeframe)
-        out = []
-        for s in range(max(0, seq - cap), seq):
-            payload = self.table.get(f"{symbol}|{timeframe}|{s % cap}".encode())
-            if payload is not None:
-                out.append(bytes(payload))
-        return out
+        slots = self._slots(symbol, timeframe)
+        if slots:
+            self.heads[(symbol, timeframe)] = slots[-1][0] + 1
+        return [payload for _, payload in slots]
+
+    def forget(self) -> None:
+        self.heads.clear()
 
 
 class StreamProcessor:
@@ -112,6 +132,7 @@ class StreamProcessor:
         for symbol in list(self.loaded if symbols is None else symbols):
             self.stage.engine.symbols.pop(symbol, None)
             self.loaded.discard(symbol)
+        self.ring.forget()
 
     def process(self, payload: bytes) -> Encoded | DeadLetter | None:
         try:

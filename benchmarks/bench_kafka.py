@@ -1,0 +1,140 @@
+"""End-to-end Kafka benchmark: replay -> processor (one faust worker) -> sink -> JSONL, beside the raw rate.
+
+Method, all on this machine (broker and every stage share its cores):
+1. raw: the same Avro bar payloads are produced (kafka-python, acks=all, idempotent) to a fresh topic and
+   consumed back by one consumer; the rate is messages / (first send .. last receive).
+2. pipeline: one ``vpa-stream process`` worker and one ``vpa-stream sink`` run as processes; the bars are
+   replayed (as fast as possible) and the clock stops when the sink's files hold every expected example.
+   Rate = bars / (replay start .. last example durable on disk).
+Data: bokeh-sampledata AAPL/MSFT/IBM daily tiled into more symbols (AAPL_0, AAPL_1, ...) over the same dates.
+
+    python benchmarks/bench_kafka.py [--bars 50000] [--bootstrap-servers HOST:PORT]
+(without --bootstrap-servers or KAFKA_BOOTSTRAP_SERVERS it starts scripts/kafka-local and stops it after)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def tiled_bars(n: int) -> list:
+    from vpa_stream.producers.replay import replay
+    from vpa_stream.producers.sources.sample import SampleSource
+
+    base = list(replay(SampleSource().streams(), lambda d: None))
+    out = []
+    copy = 0
+    while len(out) < n:
+        out.extend(replace(b, symbol=f"{b.symbol}_{copy}") for b in base)
+        copy += 1
+    out = out[:n]
+    out.sort(key=lambda b: b.replay_key())
+    return out
+
+
+def raw_rate(bootstrap: str, payloads: list[bytes]) -> float:
+    from kafka import KafkaConsumer
+
+    from vpa_stream.producers.kafka_replay import make_producer
+    from vpa_stream.schemas.topics import Topics, create_topics
+
+    topics = Topics(f"raw-{uuid.uuid4().hex[:6]}.")
+    create_topics(bootstrap, topics, 1)
+    producer = make_producer(bootstrap)
+    consumer = KafkaConsumer(topics.bars, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                             enable_auto_commit=False)
+    consumer.poll(timeout_ms=1000)
+    started = time.perf_counter()
+    for p in payloads:
+        producer.send(topics.bars, key=b"k", value=p)
+    producer.flush()
+    got = 0
+    while got < len(payloads):
+        for records in consumer.poll(timeout_ms=1000, max_records=10_000).values():
+            got += len(records)
+    seconds = time.perf_counter() - started
+    producer.close()
+    consumer.close()
+    return len(payloads) / seconds
+
+
+def pipeline_rate(bootstrap: str, bars: list, expected: int, workdir: Path) -> tuple[float, float]:
+    from vpa_stream.producers.kafka_replay import BarPublisher, make_producer
+    from vpa_stream.schemas.topics import Topics, create_topics
+
+    prefix = f"bench-{uuid.uuid4().hex[:6]}."
+    topics = Topics(prefix)
+    create_topics(bootstrap, topics, 6)
+    out = workdir / "out"
+    common = ["--bootstrap-servers", bootstrap, "--topic-prefix", prefix]
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "vpa_stream.cli", "process", *common, "--partitions", "6"],
+                         stdout=subprocess.DEVNULL, stderr=open(workdir / "process.log", "wb")),  # noqa: SIM115
+        subprocess.Popen([sys.executable, "-m", "vpa_stream.cli", "sink", *common, "--out", str(out),
+                          "--max-records", "5000", "--idle-commit", "0.3"],
+                         stdout=subprocess.DEVNULL, stderr=open(workdir / "sink.log", "wb")),  # noqa: SIM115
+    ]
+    time.sleep(10)  # both consumers join their groups before the first bar
+    publisher = BarPublisher(make_producer(bootstrap), topics)
+    started = time.perf_counter()
+    for bar in bars:
+        publisher.bar(bar)
+    publisher.flush()
+    replay_s = time.perf_counter() - started
+    while True:
+        done = sum(f.read_bytes().count(b"\n") for f in out.glob("examples-*.jsonl")) if out.exists() else 0
+        if done >= expected:
+            break
+        time.sleep(0.05)
+    seconds = time.perf_counter() - started
+    for p in procs:
+        p.terminate()
+        p.wait(60)
+    return len(bars) / seconds, len(bars) / replay_s
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bars", type=int, default=50_000)
+    parser.add_argument("--bootstrap-servers", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    started_broker = False
+    bootstrap = args.bootstrap_servers
+    if not bootstrap:
+        bootstrap = subprocess.run([str(ROOT / "scripts" / "kafka-local"), "start"], capture_output=True, text=True,
+                                   check=True).stdout.strip().splitlines()[-1]
+        started_broker = True
+    try:
+        from vpa_stream.processors.stage import Encoded, ExampleStage
+        from vpa_stream.schemas.codec import default_codec
+
+        bars = tiled_bars(args.bars)
+        codec = default_codec()
+        payloads = [codec.encode("bar", b.to_record()) for b in bars]
+        stage = ExampleStage()
+        expected = sum(isinstance(stage.process(b), Encoded) for b in bars)
+        raw = raw_rate(bootstrap, payloads)
+        with tempfile.TemporaryDirectory(prefix="vpa-kbench-") as tmp:
+            e2e, replay_rate = pipeline_rate(bootstrap, bars, expected, Path(tmp))
+    finally:
+        if started_broker:
+            subprocess.run([str(ROOT / "scripts" / "kafka-local"), "stop"], capture_output=True, check=False)
+    result = {"bars": len(bars), "examples": expected, "raw_produce_consume_msgs_per_s": round(raw),
+              "pipeline_bars_per_s": round(e2e), "replay_send_bars_per_s": round(replay_rate)}
+    print(json.dumps(result, indent=1) if args.json else "\n".join(f"{k:32} {v:,}" for k, v in result.items()))
+
+
+if __name__ == "__main__":
+    main()
