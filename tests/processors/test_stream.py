@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 
+from tests.realdata import symbol_bars
 from vpa_stream.processors.stage import Encoded, ExampleStage
 from vpa_stream.processors.stream import StreamProcessor
 from vpa_stream.producers.validate import DeadLetter
 from vpa_stream.schemas.codec import default_codec
-from tests.realdata import symbol_bars
 
 CODEC = default_codec()
 
@@ -49,7 +49,7 @@ def test_changelog_writes_per_bar_are_constant() -> None:
     class CountingTable(dict):
         writes = 0
 
-        def __setitem__(self, key, value) -> None:  # noqa: ANN001
+        def __setitem__(self, key, value) -> None:
             CountingTable.writes += 1
             super().__setitem__(key, value)
 

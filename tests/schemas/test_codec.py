@@ -8,9 +8,9 @@ import json
 import pytest
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
+from tests.realdata import symbol_bars
 from vpa_stream.processors.engine import Engine
 from vpa_stream.schemas.codec import SCHEMA_DIR, Codec, DecodeError
-from tests.realdata import symbol_bars
 
 
 @pytest.fixture(scope="module")

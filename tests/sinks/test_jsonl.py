@@ -12,7 +12,7 @@ import pytest
 from vpa_stream.sinks.jsonl import Manifest, RotatingJsonlWriter, UnsafePathError, safe_child
 
 
-def _writer(tmp_path: Path, **kw) -> RotatingJsonlWriter:  # noqa: ANN003
+def _writer(tmp_path: Path, **kw) -> RotatingJsonlWriter:
     return RotatingJsonlWriter(tmp_path, lambda seq, extra: f"part-{seq:03d}", Manifest(tmp_path), **kw)
 
 

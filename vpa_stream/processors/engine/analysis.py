@@ -6,7 +6,10 @@ rule reads them, so every class and pattern can be re-derived from the numbers i
 
 from __future__ import annotations
 
+import math
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
+from operator import attrgetter, mul, sub
 
 from vpa_stream.processors.config import VPAConfig
 from vpa_stream.processors.engine.render import ratio
@@ -55,6 +58,10 @@ class Analysis:
     range_prior_move_atr: float
     #: detected patterns -> their details (the numbers that fired them); filled by patterns.detect
     patterns: dict[str, dict[str, float | str | None]] = field(default_factory=dict)
+
+
+_pivot_index = attrgetter("index")
+_pivot_price = attrgetter("price")
 
 
 def _mean(values: list[float]) -> float:
@@ -109,19 +116,17 @@ def candle_shape(body: float, upper: float, lower: float, cfg: VPAConfig) -> str
     return "NORMAL"
 
 
-def analyse(s: Series, cfg: VPAConfig) -> Analysis:
+def analyse(s: Series, cfg: VPAConfig, decimals: int) -> Analysis:
     """Measure and put in context the newest bar of ``s``; reads at most ``cfg.max_lookback`` bars."""
-    n = len(s.c)
+    hs, ls, cs, vs = s.h, s.l, s.c, s.v
+    n = len(cs)
     t = n - 1
-    o, h, lo, c, v = s.o[t], s.h[t], s.l[t], s.c[t], s.v[t]
+    o, h, lo, c, v = s.o[t], hs[t], ls[t], cs[t], vs[t]
     rng = h - lo
 
     # §2 measurements: averages over the bars before t, t excluded
-    vol_hist = s.v[max(0, t - cfg.volume_lookback) : t]
-    vr = _ratio_to(v, _mean(vol_hist))
-    spreads = [hh - ll for hh, ll in zip(s.h[max(0, t - cfg.spread_lookback) : t],
-                                         s.l[max(0, t - cfg.spread_lookback) : t], strict=True)]
-    sr = _ratio_to(rng, _mean(spreads))
+    vr = _ratio_to(v, _mean(vs[max(0, t - cfg.volume_lookback) : t]))
+    sr = _ratio_to(rng, _mean(s.rng[max(0, t - cfg.spread_lookback) : t]))
     if rng > 0:
         body = ratio(abs(c - o) / rng)
         cp = ratio((c - lo) / rng)
@@ -130,20 +135,19 @@ def analyse(s: Series, cfg: VPAConfig) -> Analysis:
     else:
         body, cp, upper, lower = 0.0, 0.5, 0.0, 0.0
     if t > 0:
-        pc = s.c[t - 1]
+        pc = cs[t - 1]
         direction = "UP" if c > pc else "DOWN" if c < pc else "FLAT"
     else:
         direction = "FLAT"
     color = "BULLISH" if c > o else "BEARISH" if c < o else "DOJI"
     atr = _mean(s.tr[max(0, n - cfg.atr_period) :])
-    vs_prior = t >= 2 and v < s.v[t - 1] and v < s.v[t - 2]
+    vs_prior = t >= 2 and v < vs[t - 1] and v < vs[t - 2]
 
     # §3 trend
-    closes = s.c
-    sma_f = _mean(closes[max(0, n - cfg.sma_fast) :])
-    sma_s = _mean(closes[max(0, n - cfg.sma_slow) :])
+    sma_f = _mean(cs[max(0, n - cfg.sma_fast) :])
+    sma_s = _mean(cs[max(0, n - cfg.sma_slow) :])
     back = n - cfg.slope_lookback
-    sma_f_prev = _mean(closes[max(0, back - cfg.sma_fast) : back]) if back > 0 else sma_f
+    sma_f_prev = _mean(cs[max(0, back - cfg.sma_fast) : back]) if back > 0 else sma_f
     slope = ratio((sma_f - sma_f_prev) / atr) if atr > 0 else 0.0
     if slope >= cfg.slope_trend and c > sma_f:
         status = "UP"
@@ -158,8 +162,8 @@ def analyse(s: Series, cfg: VPAConfig) -> Analysis:
         strength = "MODERATE"
     else:
         strength = "WEAK"
-    vt_ratio = _ratio_to(_mean(s.v[max(0, n - cfg.volume_trend_short) :]),
-                         _mean(s.v[max(0, n - cfg.volume_trend_long) :]))
+    vt_ratio = _ratio_to(_mean(vs[max(0, n - cfg.volume_trend_short) :]),
+                         _mean(vs[max(0, n - cfg.volume_trend_long) :]))
     if vt_ratio >= cfg.volume_trend_rising:
         vtrend = "RISING"
     elif vt_ratio <= cfg.volume_trend_falling:
@@ -174,10 +178,14 @@ def analyse(s: Series, cfg: VPAConfig) -> Analysis:
         validation = "NONE"
 
     # §3 pivots, support and resistance: confirmed pivots of bars within the last sr_lookback bars
-    oldest = s.count - cfg.sr_lookback
-    recent = [p for p in s.pivots if p.index >= oldest]
-    supports, resistances = _levels(recent, c, atr, cfg)
-    swing = _swing_structure(recent)
+    # (s.pivots is in ascending bar index, so the recent ones are a suffix)
+    pivots = s.pivots
+    first = bisect_left(pivots, s.count - cfg.sr_lookback, key=_pivot_index)
+    memo = s.pivot_memo
+    if memo is None or memo.version != s.pivot_version or memo.first != first:
+        memo = s.pivot_memo = PivotMemo(s.pivot_version, first, pivots[first:])
+    supports, resistances = _levels(memo, c, atr, cfg, decimals)
+    swing = memo.swing
 
     # §3 trading range
     range_state, width_atr, drift, prior_move = _trading_range(s, atr, cfg)
@@ -196,47 +204,101 @@ def analyse(s: Series, cfg: VPAConfig) -> Analysis:
     )
 
 
-def _levels(pivots: list[Pivot], close: float, atr: float, cfg: VPAConfig) -> tuple[list[Level], list[Level]]:
+class PivotMemo:
+    """What the levels and the swing structure need from one set of recent pivots, kept while the set holds.
+
+    Everything here is a function of the pivots ``s.pivots[first:]`` of pivot version ``version`` (the series
+    bumps the version whenever a pivot is added, trimmed or rescaled), so reusing it gives the same floats
+    as recomputing it (DOMAIN §1, purity).
+    """
+
+    __slots__ = ("bands", "ceiling", "first", "floor", "gaps", "prices", "sorted_gaps", "swing", "version", "volumes")
+
+    def __init__(self, version: int, first: int, pivots: list[Pivot]) -> None:
+        self.version = version
+        self.first = first
+        pts = sorted(pivots, key=_pivot_price)  # stable: equal prices keep bar order
+        self.prices = [p.price for p in pts]
+        self.volumes = [p.volume for p in pts]
+        self.gaps = list(map(sub, self.prices[1:], self.prices[:-1]))  # gaps[i - 1] = prices[i] - prices[i - 1]
+        self.sorted_gaps = sorted(gap for gap in self.gaps if gap == gap)  # a NaN gap always ends a band
+        self.swing = _swing_structure(pivots)
+        # the bands of the last band gap hold for every band gap in [floor, ceiling): no gap lies in between
+        self.floor, self.ceiling = math.inf, -math.inf
+        self.bands: list[tuple[float, int]] = []
+
+    def bands_for(self, band_gap: float) -> list[tuple[float, int]]:
+        """(price, touches) of each band, ascending: a band ends where the gap to the next price > band_gap."""
+        if not self.floor <= band_gap < self.ceiling:
+            ends = [i for i, gap in enumerate(self.gaps, start=1) if not gap <= band_gap]
+            ends.append(len(self.prices))
+            self.bands = _bands(self.prices, self.volumes, ends)
+            k = bisect_right(self.sorted_gaps, band_gap)
+            self.floor = self.sorted_gaps[k - 1] if k > 0 else -math.inf
+            self.ceiling = self.sorted_gaps[k] if k < len(self.sorted_gaps) else math.inf
+            if band_gap != band_gap:  # a NaN band gap (NaN prices) makes bands no other gap shares
+                self.floor, self.ceiling = math.inf, -math.inf
+        return self.bands
+
+
+def _bands(prices: list[float], volumes: list[float], ends: list[int]) -> list[tuple[float, int]]:
+    """Volume-weighted price (plain mean without volume) and pivot count of each band ``[start, end)``."""
+    out = []
+    start = 0
+    for end in ends:
+        band_prices, band_volumes = prices[start:end], volumes[start:end]
+        vol = sum(band_volumes)
+        if vol > 0:
+            price = sum(map(mul, band_prices, band_volumes)) / vol
+        else:
+            price = sum(band_prices) / (end - start)
+        out.append((price, end - start))
+        start = end
+    return out
+
+
+def _levels(memo: PivotMemo, close: float, atr: float, cfg: VPAConfig, decimals: int
+            ) -> tuple[list[Level], list[Level]]:
     """Cluster pivot prices: neighbours closer than sr_band_atr × ATR share a band (single linkage).
 
     Single linkage depends only on the gaps between sorted prices, so it clusters reflected prices into the
-    reflected bands: the levels stay mirror-symmetric (DOMAIN §5).
+    reflected bands: the levels stay mirror-symmetric (DOMAIN §5). Sides are decided at the precision the
+    record shows, so a support is below the close as printed too (a level that prints as the close is neither).
     """
-    if not pivots or atr <= 0:
+    if not memo.prices or atr <= 0:
         return [], []
-    pts = sorted(pivots, key=lambda p: p.price)
-    band_gap = cfg.sr_band_atr * atr
-    bands: list[list[Pivot]] = [[pts[0]]]
-    for p in pts[1:]:
-        if p.price - bands[-1][-1].price <= band_gap:
-            bands[-1].append(p)
-        else:
-            bands.append([p])
-    below: list[Level] = []
-    above: list[Level] = []
-    for band in bands:
-        vol = sum(p.volume for p in band)
-        if vol > 0:
-            price = sum(p.price * p.volume for p in band) / vol
-        else:
-            price = sum(p.price for p in band) / len(band)
-        if price < close:
-            below.append(Level(price, len(band), ratio((close - price) / atr)))
-        elif price > close:
-            above.append(Level(price, len(band), ratio((price - close) / atr)))
-    below.sort(key=lambda lv: close - lv.price)
-    above.sort(key=lambda lv: lv.price - close)
-    return below[: cfg.sr_max_levels], above[: cfg.sr_max_levels]
+    below = []
+    above = []
+    shown_close = round(close, decimals)
+    for band in memo.bands_for(cfg.sr_band_atr * atr):
+        shown = round(band[0], decimals)
+        if shown < shown_close:
+            below.append(band)
+        elif shown > shown_close:
+            above.append(band)
+    below.sort(key=lambda lv: close - lv[0])
+    above.sort(key=lambda lv: lv[0] - close)
+    keep = cfg.sr_max_levels
+    return ([Level(price, touches, ratio((close - price) / atr)) for price, touches in below[:keep]],
+            [Level(price, touches, ratio((price - close) / atr)) for price, touches in above[:keep]])
 
 
 def _swing_structure(pivots: list[Pivot]) -> str:
     """HH/HL style label from the last two confirmed swing highs and lows, INSUFFICIENT without two of each."""
-    highs = [p.price for p in pivots if p.is_high][-2:]
-    lows = [p.price for p in pivots if not p.is_high][-2:]
+    highs: list[float] = []  # newest first
+    lows: list[float] = []
+    for p in reversed(pivots):
+        if p.is_high:
+            if len(highs) < 2:
+                highs.append(p.price)
+        elif len(lows) < 2:
+            lows.append(p.price)
+        if len(highs) == 2 and len(lows) == 2:
+            break
     if len(highs) < 2 or len(lows) < 2:
         return "INSUFFICIENT"
-    hi = "HH" if highs[1] > highs[0] else "LH" if highs[1] < highs[0] else "EH"
-    lw = "HL" if lows[1] > lows[0] else "LL" if lows[1] < lows[0] else "EL"
+    hi = "HH" if highs[0] > highs[1] else "LH" if highs[0] < highs[1] else "EH"
+    lw = "HL" if lows[0] > lows[1] else "LL" if lows[0] < lows[1] else "EL"
     return f"{hi}_{lw}"
 
 

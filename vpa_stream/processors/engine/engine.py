@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vpa_stream.processors.config import ENGINE_VERSION, VPAConfig
-from vpa_stream.processors.engine.analysis import Analysis, analyse
+from vpa_stream.processors.engine.analysis import Analysis, Level, analyse
 from vpa_stream.processors.engine.explain import explain
 from vpa_stream.processors.engine.patterns import PATTERNS, detect
 from vpa_stream.processors.engine.periods import PeriodAggregator, SessionCalendar
@@ -54,6 +54,23 @@ def _context_min_bars(cfg: VPAConfig) -> int:
     return cfg.sma_fast + cfg.slope_lookback
 
 
+def _append(s: Series, bar: Bar) -> None:
+    """Append a bar; on a split, restate the price levels that earlier bars' analyses hold in post-split terms,
+    so rules that read the previous bar's supports (SPRING) compare like with like."""
+    s.append(bar)
+    r = bar.split_ratio
+    if r == 1.0 or len(s) < 2:
+        return
+    for a in s.analyses[:-1]:
+        if a is None:
+            continue
+        a.supports = [Level(lv.price / r, lv.touches, lv.distance_atr) for lv in a.supports]
+        a.resistances = [Level(lv.price / r, lv.touches, lv.distance_atr) for lv in a.resistances]
+        a.sma_fast /= r
+        a.sma_slow /= r
+        a.atr /= r
+
+
 class SymbolEngine:
     """All timeframes of one symbol: supplied series, derived series, and their latest context entries."""
 
@@ -64,7 +81,13 @@ class SymbolEngine:
         self.series: dict[str, Series] = {}
         self.derived: dict[str, Series] = {}
         self.aggregators: dict[str, list[PeriodAggregator]] = {}
-        self.context: dict[tuple[str, bool], dict[str, Any]] = {}  # (timeframe, derived) -> entry
+        #: (timeframe, derived) -> the close time and analysis of that series' newest bar: its context entry
+        self.context: dict[tuple[str, bool], tuple[str, Analysis]] = {}
+        #: timeframe -> its _context_for result, dropped whenever an entry of another timeframe changes
+        self.context_views: dict[str, dict[str, dict[str, Any]]] = {}
+        self.context_min_bars = _context_min_bars(cfg)
+        self.max_lookback = cfg.max_lookback
+        self.derive = dict(cfg.derive_timeframes)
 
     def _new_series(self, timeframe: str) -> Series:
         return Series(self.symbol, timeframe, self.cfg.window_bars, self.cfg.pivot_bars)
@@ -74,46 +97,55 @@ class SymbolEngine:
         s = self.series.get(tf)
         if s is None:
             s = self.series[tf] = self._new_series(tf)
-            derive = dict(self.cfg.derive_timeframes).get(tf, ())
-            self.aggregators[tf] = [PeriodAggregator(htf, self.calendar) for htf in derive]
+            self.aggregators[tf] = [PeriodAggregator(htf, self.calendar) for htf in self.derive.get(tf, ())]
         last = s.last_close_time
         if last is not None and bar.close_time <= last:
             raise OutOfOrderBarError(bar, last)
-        s.append(bar)
-        analysis = self._analyse(s)
+        _append(s, bar)
+        analysis, decimals = self._analyse(s)
         # derived higher timeframes: a period closing at this bar's close is closed at t, so it is context for t
         for agg in self.aggregators[tf]:
             for htf_bar in agg.add(bar):
                 hs = self.derived.get(htf_bar.timeframe)
                 if hs is None:
                     hs = self.derived[htf_bar.timeframe] = self._new_series(htf_bar.timeframe)
-                hs.append(htf_bar)
+                _append(hs, htf_bar)
                 self._analyse(hs)
                 self._update_context(hs, derived=True)
         self._update_context(s, derived=False)
         if s.count < self.cfg.warmup_bars:
             return None
-        return self._example(s, analysis)
+        return self._example(s, analysis, decimals)
 
-    def _analyse(self, s: Series) -> Analysis:
+    def _analyse(self, s: Series) -> tuple[Analysis, int]:
+        """The newest bar's analysis (kept in the series for later bars) and its price decimals."""
         decimals = price_decimals(s.c[-1], self.cfg.price_decimals)
-        a = analyse(s, self.cfg)
+        a = analyse(s, self.cfg, decimals)
         a.patterns = detect(s, a, self.cfg, decimals)
         s.analyses[-1] = a
-        return a
+        return a, decimals
 
     def _update_context(self, s: Series, derived: bool) -> None:
         key = (s.timeframe, derived)
-        if len(s) < _context_min_bars(self.cfg):
+        views = self.context_views
+        if views:  # this timeframe's entry changes: the views of every other timeframe, which show it, are stale
+            own = views.get(s.timeframe)
+            views.clear()
+            if own is not None:
+                views[s.timeframe] = own
+        if len(s) < self.context_min_bars:
             self.context.pop(key, None)
             return
         a = s.analyses[-1]
         assert a is not None
+        self.context[key] = (s.iso[-1], a)  # rendered when another timeframe's example first reads it
+
+    def _context_entry(self, as_of: str, a: Analysis, derived: bool) -> dict[str, Any]:
         top = None
         if a.patterns:
             top = max(a.patterns, key=lambda name: (self.cfg.weight(PATTERNS[name][0]), name))
-        self.context[key] = {
-            "as_of": iso_utc(s.ct[-1]),
+        return {
+            "as_of": as_of,
             "trend": a.trend_status,
             "strength": a.trend_strength,
             "volume_class": a.volume_class,
@@ -123,22 +155,27 @@ class SymbolEngine:
 
     def _context_for(self, timeframe: str) -> dict[str, dict[str, Any]]:
         """Latest entry of every other timeframe, a supplied series winning over a derived one; by duration."""
+        view = self.context_views.get(timeframe)
+        if view is None:
+            view = self.context_views[timeframe] = self._build_context(timeframe)
+        return dict(view)  # each record gets its own map
+
+    def _build_context(self, timeframe: str) -> dict[str, dict[str, Any]]:
         entries: dict[str, dict[str, Any]] = {}
-        for (tf, derived), entry in self.context.items():
+        for (tf, derived), (as_of, a) in self.context.items():
             if tf == timeframe:
                 continue
             if tf in entries and derived:
                 continue
-            entries[tf] = entry
+            entries[tf] = self._context_entry(as_of, a, derived)
         return {tf: entries[tf] for tf in sorted(entries, key=lambda k: TIMEFRAME_SECONDS[k])}
 
-    def _example(self, s: Series, a: Analysis) -> Example:
+    def _example(self, s: Series, a: Analysis, decimals: int) -> Example:
         cfg = self.cfg
-        decimals = price_decimals(s.c[-1], cfg.price_decimals)
         s.set_decimals(decimals)
         t = len(s) - 1
         close_time = s.ct[t]
-        ts = iso_utc(close_time)
+        ts = s.iso[t]
         example_id = f"{self.symbol}|{s.timeframe}|{ts}"
         mtf = self._context_for(s.timeframe)
         own = TIMEFRAME_SECONDS[s.timeframe]
@@ -147,7 +184,8 @@ class SymbolEngine:
             context = (mtf[higher[0]]["trend"], higher[0])
         else:
             context = (a.trend_status, s.timeframe)
-        previous = [s.analyses[t - k] if t - k >= 0 else None for k in range(1, cfg.confirmation_bars + 1)]
+        analyses = s.analyses
+        previous = [analyses[t - k] if t - k >= 0 else None for k in range(1, cfg.confirmation_bars + 1)]
         signal = decide(a, previous, context, cfg)
         record_input = self._input(s, a, previous, ts, decimals, mtf)
         explanation = explain(record_input, signal, decimals, example_id)
@@ -172,7 +210,7 @@ class SymbolEngine:
             "ticker": self.symbol,
             "primary_timeframe": s.timeframe,
             "current_candle": s.candle(t),
-            "recent_candles": [s.candle(i) for i in range(first_recent, t)],
+            "recent_candles": s.recent_candles(first_recent, t),
             "vpa_metrics": {
                 "volume_ratio": a.volume_ratio,
                 "volume_class": a.volume_class,
@@ -227,9 +265,11 @@ class SymbolEngine:
         cfg = self.cfg
         rules = [name for name in s.analyses[-1].patterns] if s.analyses[-1] is not None else []
         rules += [f"{e.name}@t-{e.bars_ago}" for e in signal.evidence if e.confirmed]
-        oldest = s.ct[max(0, len(s) - cfg.max_lookback)]
-        splits = [{"effective": iso_utc(sp.close_time), "ratio": sp.ratio} for sp in s.splits
-                  if sp.close_time > oldest]
+        splits = []
+        if s.splits:
+            oldest = s.ct[max(0, len(s) - self.max_lookback)]
+            splits = [{"effective": iso_utc(sp.close_time), "ratio": sp.ratio} for sp in s.splits
+                      if sp.close_time > oldest]
         adjustment = "back_adjusted" if cfg.back_adjusted else "split" if splits else "none"
         return {
             "rules_fired": rules,

@@ -73,14 +73,14 @@ def _trend(inp: dict[str, Any], digest: bytes) -> str:
                        digest, 1)
     if tr["swing_structure"] != "INSUFFICIENT":
         extra += f", swing structure {tr['swing_structure']}"
-    variants = (
-        f"Trend: the {inp['primary_timeframe']} trend is {status} ({strength}) with the fast average moving {slope} "
-        f"ATR over the slope window; volume trend {tr['volume_trend']}{extra}.",
-        f"Trend context: {status}, {strength}, slope {slope} ATR, volume trend {tr['volume_trend']}{extra}.",
-        f"Trend: price is in a {status} phase of {strength} strength (slope {slope} ATR) and volume is "
-        f"{tr['volume_trend']}{extra}.",
-    )
-    return _pick(variants, digest, 0)
+    variant = digest[0] % 3
+    if variant == 0:
+        return (f"Trend: the {inp['primary_timeframe']} trend is {status} ({strength}) with the fast average moving "
+                f"{slope} ATR over the slope window; volume trend {tr['volume_trend']}{extra}.")
+    if variant == 1:
+        return f"Trend context: {status}, {strength}, slope {slope} ATR, volume trend {tr['volume_trend']}{extra}."
+    return (f"Trend: price is in {_article(status)} {status} phase of {strength} strength (slope {slope} ATR) "
+            f"and volume is {tr['volume_trend']}{extra}.")
 
 
 def _bar(inp: dict[str, Any], digest: bytes) -> str:
@@ -101,18 +101,19 @@ def _bar(inp: dict[str, Any], digest: bytes) -> str:
         effort = _pick(("Effort and result are in balance.", "Nothing unusual between volume and spread."),
                        digest, 3)
     wicks = f"upper wick {fmt_ratio(m['upper_wick'])}, lower wick {fmt_ratio(m['lower_wick'])}"
-    variants = (
-        f"Current bar: {spread} spread ({fmt_ratio(m['spread_ratio'])}x average) on {vol} volume "
-        f"({fmt_ratio(m['volume_ratio'])}x average), closing {m['close_class']} at {fmt_ratio(m['close_position'])} "
-        f"of the range; {wicks}; {_article(m['bar_direction'])} {m['bar_direction']} bar, {m['candle_color']} {m['candle_shape']} candle. {effort}",
-        f"This {m['bar_direction']} bar has a {spread} spread at {fmt_ratio(m['spread_ratio'])} times the recent "
-        f"average and {vol} volume at {fmt_ratio(m['volume_ratio'])} times; the close sits {m['close_class']} "
-        f"({fmt_ratio(m['close_position'])}), {wicks}, candle {m['candle_shape']} and {m['candle_color']}. {effort}",
-        f"Bar: volume {vol} ({fmt_ratio(m['volume_ratio'])}), spread {spread} ({fmt_ratio(m['spread_ratio'])}), "
-        f"close position {fmt_ratio(m['close_position'])} ({m['close_class']}), {wicks}, "
-        f"{m['candle_color']} {m['candle_shape']}, {m['bar_direction']} versus the prior close. {effort}",
-    )
-    return _pick(variants, digest, 2)
+    vr, sr, cp = fmt_ratio(m["volume_ratio"]), fmt_ratio(m["spread_ratio"]), fmt_ratio(m["close_position"])
+    direction, close_cls, shape, color = m["bar_direction"], m["close_class"], m["candle_shape"], m["candle_color"]
+    variant = digest[2] % 3
+    if variant == 0:
+        return (f"Current bar: {spread} spread ({sr}x average) on {vol} volume ({vr}x average), closing "
+                f"{close_cls} at {cp} of the range; {wicks}; {_article(direction)} {direction} bar, {color} {shape} "
+                f"candle. {effort}")
+    if variant == 1:
+        return (f"This {direction} bar has {_article(spread)} {spread} spread at {sr} times the recent average and "
+                f"{vol} volume at {vr} times; the close sits {close_cls} ({cp}), {wicks}, candle {shape} and "
+                f"{color}. {effort}")
+    return (f"Bar: volume {vol} ({vr}), spread {spread} ({sr}), close position {cp} ({close_cls}), {wicks}, "
+            f"{color} {shape}, {direction} versus the prior close. {effort}")
 
 
 def _render_details(details: dict[str, Any], decimals: int) -> str:
@@ -131,12 +132,9 @@ def _render_details(details: dict[str, Any], decimals: int) -> str:
 
 def _patterns(inp: dict[str, Any], signal: Signal, digest: bytes, decimals: int) -> str:
     pa = inp["pattern_analysis"]
-    fired = [name for name in PATTERNS if pa[name]["detected"]]
-    parts = []
-    for name in fired:
-        entry = pa[name]
-        parts.append(f"{name} ({entry['direction']}: {_MEANING[name]}; {_render_details(entry['details'], decimals)})")
-    confirmed = [e for e in signal.evidence if e.confirmed]
+    parts = [f"{name} ({entry['direction']}: {_MEANING[name]}; {_render_details(entry['details'], decimals)})"
+             for name in PATTERNS if (entry := pa[name])["detected"]]
+    confirmed = [e for e in signal.evidence if e.confirmed] if signal.evidence else []
     conf_text = ""
     if confirmed:
         cp = fmt_ratio(inp["vpa_metrics"]["close_position"])
@@ -168,12 +166,12 @@ def _levels(inp: dict[str, Any], digest: bytes, decimals: int) -> str:
                   f"{fmt_ratio(r['distance_atr'])} ATR above)")
     else:
         r_text = "no confirmed resistance above the close"
-    variants = (
-        f"Levels: nearest {s_text}; nearest {r_text}.",
-        f"Support and resistance: {s_text}, and {r_text}.",
-        f"Nearby levels: {s_text}; {r_text}.",
-    )
-    return _pick(variants, digest, 6)
+    variant = digest[6] % 3
+    if variant == 0:
+        return f"Levels: nearest {s_text}; nearest {r_text}."
+    if variant == 1:
+        return f"Support and resistance: {s_text}, and {r_text}."
+    return f"Nearby levels: {s_text}; {r_text}."
 
 
 def _timeframes(inp: dict[str, Any], digest: bytes) -> str:
@@ -209,15 +207,15 @@ def _conclusion(inp: dict[str, Any], signal: Signal, digest: bytes, decimals: in
         else:
             why = f"the {tf} trend is {trend}, so it runs without the trend's support"
         stop = (f"a close below {low}, this bar's low" if buy else f"a close above {high}, this bar's high")
-        variants = (
-            f"Conclusion: {signal.type} ({signal.strength}) on {side} evidence from {_names(pro)}{against}; "
-            f"{why}. It is invalidated by {stop}.",
-            f"Conclusion: the {side} case ({_names(pro)}) carries the bar{against}, so {signal.type}; "
-            f"{signal.strength} because {why}. {stop[0].upper() + stop[1:]} would invalidate it.",
-            f"Conclusion: {signal.type}, {signal.strength}. {side.capitalize()} evidence: {_names(pro)}{against}; "
-            f"{why}. Invalidation: {stop}.",
-        )
-        return _pick(variants, digest, 8)
+        variant = digest[8] % 3
+        if variant == 0:
+            return (f"Conclusion: {signal.type} ({signal.strength}) on {side} evidence from {_names(pro)}{against}; "
+                    f"{why}. It is invalidated by {stop}.")
+        if variant == 1:
+            return (f"Conclusion: the {side} case ({_names(pro)}) carries the bar{against}, so {signal.type}; "
+                    f"{signal.strength} because {why}. {stop[0].upper() + stop[1:]} would invalidate it.")
+        return (f"Conclusion: {signal.type}, {signal.strength}. {side.capitalize()} evidence: {_names(pro)}{against}; "
+                f"{why}. Invalidation: {stop}.")
     # HOLD
     if "LOW_VOLUME_DOJI" in signal.stand_aside:
         why = "LOW_VOLUME_DOJI says stand aside until volume returns"
@@ -231,11 +229,11 @@ def _conclusion(inp: dict[str, Any], signal: Signal, digest: bytes, decimals: in
         why = f"the {lean} evidence ({_names(signal.evidence)}) is not strong enough for a signal"
     else:
         why = "no pattern gives an edge"
-    variants = (
-        f"Conclusion: HOLD ({signal.strength}): {why}. A close outside {low} to {high} would change the picture.",
-        f"Conclusion: stay flat, HOLD ({signal.strength}), because {why}; watch for a close beyond this bar's "
-        f"range of {low} to {high}.",
-        f"Conclusion: HOLD ({signal.strength}). Reason: {why}. The view changes on a close below {low} or "
-        f"above {high}.",
-    )
-    return _pick(variants, digest, 8)
+    variant = digest[8] % 3
+    if variant == 0:
+        return f"Conclusion: HOLD ({signal.strength}): {why}. A close outside {low} to {high} would change the picture."
+    if variant == 1:
+        return (f"Conclusion: stay flat, HOLD ({signal.strength}), because {why}; watch for a close beyond this bar's "
+                f"range of {low} to {high}.")
+    return (f"Conclusion: HOLD ({signal.strength}). Reason: {why}. The view changes on a close below {low} or "
+            f"above {high}.")

@@ -125,9 +125,8 @@ def _detect_side(s: Series, a: Analysis, cfg: VPAConfig, decimals: int, side: _S
         elif a.volume_class in HIGH_VOLUME:
             found[n_failed] = {"volume_ratio": vr, "spread_ratio": a.spread_ratio, "close_position": cp}
 
-    lookback_low = _extreme(lows, t, cfg.stopping_lookback, sign)
-    if (low_t <= lookback_low and vr >= cfg.stopping_volume_ratio and cp >= cfg.stopping_close_position
-            and (against or beyond_sma)):
+    if (vr >= cfg.stopping_volume_ratio and cp >= cfg.stopping_close_position and (against or beyond_sma)
+            and low_t <= _extreme(lows, t, cfg.stopping_lookback, sign)):
         found[n_stopping] = {"volume_ratio": vr, "close_position": cp}
 
     if vr >= cfg.climax_volume_ratio and spread == "WIDE" and cp >= cfg.climax_close_position:

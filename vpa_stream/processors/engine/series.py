@@ -7,13 +7,14 @@ floats, whatever came before them (DOMAIN §1, purity). Swing pivots are evaluat
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from vpa_stream.schemas.models import Bar, iso_utc
 
 if TYPE_CHECKING:
-    from vpa_stream.processors.engine.analysis import Analysis
+    from vpa_stream.processors.engine.analysis import Analysis, PivotMemo
 
 
 @dataclass(slots=True)
@@ -44,11 +45,15 @@ class Series:
         "ct",
         "decimals",
         "h",
+        "iso",
         "l",
         "o",
         "ot",
         "pivot_bars",
+        "pivot_memo",
+        "pivot_version",
         "pivots",
+        "rng",
         "source",
         "splits",
         "symbol",
@@ -72,9 +77,14 @@ class Series:
         self.ot: list[int] = []
         self.ct: list[int] = []
         self.tr: list[float] = []
+        self.rng: list[float] = []  # high - low, the VSA spread
+        self.iso: list[str] = []  # close times rendered once (iso_utc), read by every later example and context
         self.candles: list[dict[str, object] | None] = []  # rendered on first use, reused by later examples
         self.analyses: list[Analysis | None] = []
         self.pivots: list[Pivot] = []
+        #: bumped whenever the pivots change (a new one, a trim, a split): analysis memoises per version
+        self.pivot_version = 0
+        self.pivot_memo: PivotMemo | None = None  # owned by analysis
         self.splits: list[Split] = []
         self.volume_kind = "shares"
         self.source = ""
@@ -103,6 +113,8 @@ class Series:
         self.ot.append(bar.open_time)
         self.ct.append(bar.close_time)
         self.tr.append(_true_range(bar.high, bar.low, prev_close))
+        self.rng.append(bar.high - bar.low)
+        self.iso.append(_iso_utc(bar.close_time))
         self.candles.append(None)
         self.analyses.append(None)
         self.volume_kind = bar.volume_kind
@@ -114,10 +126,12 @@ class Series:
 
     def _trim(self) -> None:
         cut = len(self.c) - self.capacity
-        for seq in (self.o, self.h, self.l, self.c, self.v, self.ot, self.ct, self.tr, self.candles, self.analyses):
+        for seq in (self.o, self.h, self.l, self.c, self.v, self.ot, self.ct, self.tr, self.rng, self.iso, self.candles,
+                    self.analyses):
             del seq[:cut]
         first = self.first_index
         self.pivots = [p for p in self.pivots if p.index >= first]
+        self.pivot_version += 1
         self.splits = [s for s in self.splits if s.close_time >= self.ct[0]]
 
     def _confirm_pivot(self) -> None:
@@ -130,9 +144,11 @@ class Series:
         hi = h[pos]
         if hi > max(h[pos - n : pos]) and hi > max(h[pos + 1 : pos + n + 1]):
             self.pivots.append(Pivot(self.first_index + pos, hi, self.v[pos], True))
+            self.pivot_version += 1
         low = lo[pos]
         if low < min(lo[pos - n : pos]) and low < min(lo[pos + 1 : pos + n + 1]):
             self.pivots.append(Pivot(self.first_index + pos, low, self.v[pos], False))
+            self.pivot_version += 1
 
     def _apply_split(self, ratio: float, close_time: int) -> None:
         """Rescale the bars before a split by it, so the window is in today's share terms (DOMAIN §1)."""
@@ -142,10 +158,12 @@ class Series:
         self.c = [x / ratio for x in self.c]
         self.v = [x * ratio for x in self.v]
         self.tr = [x / ratio for x in self.tr]
+        self.rng = [hh - ll for hh, ll in zip(self.h, self.l, strict=True)]
         self.candles = [None] * len(self.c)
         for p in self.pivots:
             p.price /= ratio
             p.volume *= ratio
+        self.pivot_version += 1
         self.splits.append(Split(close_time, ratio))
 
     def candle(self, pos: int) -> dict[str, object]:
@@ -155,8 +173,8 @@ class Series:
             return cached
         d = self.decimals if self.decimals is not None else 2
         rendered: dict[str, object] = {
-            "open_time": iso_utc(self.ot[pos]),
-            "close_time": iso_utc(self.ct[pos]),
+            "open_time": _iso_utc(self.ot[pos]),
+            "close_time": self.iso[pos],
             "open": round(self.o[pos], d),
             "high": round(self.h[pos], d),
             "low": round(self.l[pos], d),
@@ -166,10 +184,24 @@ class Series:
         self.candles[pos] = rendered
         return rendered
 
+    def recent_candles(self, start: int, stop: int) -> list[dict[str, object]]:
+        """The rendered candles of list positions ``start .. stop - 1``."""
+        candles = self.candles[start:stop]
+        if None in candles:
+            return [self.candle(i) for i in range(start, stop)]
+        return candles  # type: ignore[return-value]  # no None left
+
     def set_decimals(self, decimals: int) -> None:
         if decimals != self.decimals:
             self.decimals = decimals
             self.candles = [None] * len(self.c)
+
+
+def _iso_utc(ms: int) -> str:
+    """``iso_utc(ms)``; whole seconds through ``time.gmtime``, a third of the cost of building a datetime."""
+    if ms % 1000:
+        return iso_utc(ms)
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms // 1000))
 
 
 def _true_range(high: float, low: float, prev_close: float | None) -> float:

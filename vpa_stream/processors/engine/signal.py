@@ -60,23 +60,26 @@ def decide(
 
     ``context`` is (trend status, timeframe) of the nearest higher timeframe, or of the primary when absent.
     """
+    trend, timeframe = context
+    if not now.patterns and not any(p is not None and p.patterns for p in previous):
+        return Signal("HOLD", "MODERATE", 0, (), trend, timeframe, (), False)  # nothing fired: no evidence, no edge
     evidence: list[Evidence] = []
-    seen: set[str] = set()
+    weight = cfg.weight
     for name in now.patterns:
         family, direction = PATTERNS[name]
-        w = cfg.weight(family)
+        w = weight(family)
         if direction != "NEUTRAL" and w > 0:
             evidence.append(Evidence(name, _SIGN[direction], w, 0))
-            seen.add(name)
     up_confirms = now.bar_direction == "UP" and now.close_position > 0.5
     down_confirms = now.bar_direction == "DOWN" and now.close_position < 0.5
     if up_confirms or down_confirms:
+        seen = {e.name for e in evidence}
         for ago, prior in enumerate(previous, start=1):
             if prior is None:
                 continue
             for name in prior.patterns:
                 family, direction = PATTERNS[name]
-                w = cfg.weight(family)
+                w = weight(family)
                 sign = _SIGN[direction]
                 if w <= 0 or name in seen or sign == 0:
                     continue
@@ -84,17 +87,25 @@ def decide(
                     evidence.append(Evidence(name, sign, w, ago))
                     seen.add(name)
 
-    score = sum(e.direction * e.weight for e in evidence)
-    top_bull = max((e.weight for e in evidence if e.direction > 0), default=0.0)
-    top_bear = max((e.weight for e in evidence if e.direction < 0), default=0.0)
-    any_confirmed = any(e.confirmed for e in evidence)
-    stand_aside: tuple[str, ...] = tuple(
-        name for name in ("LOW_VOLUME_DOJI", "ANOMALY")
-        if name in now.patterns and (name == "LOW_VOLUME_DOJI" or not any_confirmed)
-    )
+    score: float = 0
+    top_bull = top_bear = 0.0
+    any_confirmed = False
+    if evidence:
+        score = sum([e.direction * e.weight for e in evidence])
+        for e in evidence:
+            if e.direction > 0:
+                top_bull = max(top_bull, e.weight)
+            else:
+                top_bear = max(top_bear, e.weight)
+            any_confirmed = any_confirmed or e.bars_ago > 0
+    stand_aside: tuple[str, ...] = ()
+    if now.patterns:
+        stand_aside = tuple(
+            name for name in ("LOW_VOLUME_DOJI", "ANOMALY")
+            if name in now.patterns and (name == "LOW_VOLUME_DOJI" or not any_confirmed)
+        )
     conflict = top_bull > 0 and top_bull == top_bear
 
-    trend, timeframe = context
     if "LOW_VOLUME_DOJI" in now.patterns:
         kind = "HOLD"
     elif score >= cfg.buy_threshold and top_bear < top_bull:
