@@ -87,7 +87,7 @@ def decide(
                     evidence.append(Evidence(name, sign, w, ago))
                     seen.add(name)
 
-    score: float = 0
+    score: float = 0.0
     top_bull = top_bear = 0.0
     any_confirmed = False
     if evidence:
