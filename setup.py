@@ -16,10 +16,8 @@ from glob import glob
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
 
-COMPILED = sorted(p for p in glob("vpa_stream/processors/engine/*.py") if not p.endswith("__init__.py")) + [
-    "vpa_stream/processors/config.py",
-    "vpa_stream/schemas/models.py",
-]
+ENGINE = sorted(p for p in glob("vpa_stream/processors/engine/*.py") if not p.endswith("__init__.py"))
+COMPILED = [*ENGINE, "vpa_stream/processors/config.py", "vpa_stream/schemas/models.py"]
 
 
 class OptionalBuildExt(build_ext):
@@ -28,7 +26,7 @@ class OptionalBuildExt(build_ext):
     def run(self) -> None:
         try:
             super().run()
-        except Exception as exc:  # noqa: BLE001 - any compiler failure means: use the pure Python modules
+        except Exception as exc:  # any compiler failure means: use the pure Python modules
             print(f"warning: compiling the engine failed ({exc}); using pure Python", file=sys.stderr)
 
 

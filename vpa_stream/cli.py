@@ -71,6 +71,9 @@ def build_parser(defaults: dict[str, Any]) -> argparse.ArgumentParser:
     bf.add_argument("--out", default="data", help="output directory (default: %(default)s)")
     _add_sink_options(bf)
     bf.add_argument("--no-progress", action="store_true", help="no progress bar")
+    bf.add_argument("--then-live", action="store_true",
+                    help="after the backfill, fill the gap to now and keep polling (yfinance)")
+    bf.add_argument("--grace", type=float, default=None, help="with --then-live: seconds after a close before polling")
     bf.set_defaults(handler=cmd_backfill)
 
     tp = sub.add_parser("topics", help="Kafka topics of the pipeline",
@@ -114,8 +117,15 @@ def build_parser(defaults: dict[str, Any]) -> argparse.ArgumentParser:
                     help="exit after this many seconds without records (default: run until stopped)")
     sk.set_defaults(handler=cmd_sink)
 
+    from vpa_stream.live_pipeline import register as register_live
+
+    lv = register_live(sub)
+
     for p in (bf, tc, rp, pr, sk):
         p.set_defaults(**{k: v for k, v in defaults.items() if k not in ("config",)})
+    # live runs embedded unless --bootstrap-servers is given on its command line: a configured broker default
+    # must not silently switch it to Kafka mode
+    lv.set_defaults(**{k: v for k, v in defaults.items() if k not in ("config", "bootstrap_servers")})
     return parser
 
 
@@ -245,6 +255,10 @@ def cmd_backfill(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
     print(f"vpa-stream backfill -> {out}")
     for line in summary.lines():
         print("  " + line)
+    if args.then_live:
+        from vpa_stream.live_pipeline import then_live
+
+        return then_live(args, file_data)
     return 0
 
 

@@ -9,12 +9,21 @@ point-in-time split handling).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pandas as pd
 
-from vpa_stream.producers.sources.base import RawSeries, Source, SourceError, SourceOptions, standard_columns
+from vpa_stream.producers.sources.base import (
+    Item,
+    RawSeries,
+    Source,
+    SourceError,
+    SourceOptions,
+    standard_columns,
+)
+from vpa_stream.schemas.models import Bar
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +77,8 @@ class YFinanceSource(Source):
     name = "yfinance"
 
     def __init__(self, options: SourceOptions, period: str | None = None,
-                 download: Callable[..., pd.DataFrame] | None = None, timeout: float = 30.0) -> None:
+                 download: Callable[..., pd.DataFrame] | None = None, timeout: float = 30.0,
+                 now_ms: Callable[[], int] | None = None) -> None:
         super().__init__(options)
         if not options.symbols:
             raise SourceError("the yfinance source needs --symbols")
@@ -77,6 +87,12 @@ class YFinanceSource(Source):
         self.period = period
         self.timeout = timeout
         self._download = download
+        self._now_ms = now_ms or (lambda: time.time_ns() // 1_000_000)
+
+    def streams(self) -> list[Iterator[Item]]:
+        """As the base, minus the bar still forming: Yahoo returns today's partial bar, which has not closed."""
+        now = self._now_ms()
+        return [(i for i in s if not (isinstance(i, Bar) and i.close_time > now)) for s in super().streams()]
 
     def fetch(self, start: str | None = None, end: str | None = None) -> pd.DataFrame:
         download = self._download
