@@ -42,6 +42,10 @@ _MEANING = {
 }
 
 
+def _touches(n: int) -> str:
+    return f"{n} touch" if n == 1 else f"{n} touches"
+
+
 def _article(word: str) -> str:
     return "an" if word[:1] in "AEIOU" else "a"
 
@@ -156,13 +160,13 @@ def _levels(inp: dict[str, Any], digest: bytes, decimals: int) -> str:
     res = sr["nearby_resistance"]
     if sup:
         s = sup[0]
-        s_text = (f"support {fmt_price(s['price'], decimals)} ({s['touches']} touches, "
+        s_text = (f"support {fmt_price(s['price'], decimals)} ({_touches(s['touches'])}, "
                   f"{fmt_ratio(s['distance_atr'])} ATR below)")
     else:
         s_text = "no confirmed support below the close"
     if res:
         r = res[0]
-        r_text = (f"resistance {fmt_price(r['price'], decimals)} ({r['touches']} touches, "
+        r_text = (f"resistance {fmt_price(r['price'], decimals)} ({_touches(r['touches'])}, "
                   f"{fmt_ratio(r['distance_atr'])} ATR above)")
     else:
         r_text = "no confirmed resistance above the close"

@@ -117,24 +117,25 @@ def _detect_side(s: Series, a: Analysis, cfg: VPAConfig, decimals: int, side: _S
     (n_no_supply, n_test, n_failed, n_stopping, n_climax, n_spring, n_effort, n_absorption, n_hammer) = side.names
 
     if down_bar and spread == "NARROW" and a.volume_vs_prior and cp >= 0.5:
-        found[n_no_supply] = {"volume_ratio": vr, "spread_ratio": a.spread_ratio, "close_position": cp}
+        found[n_no_supply] = {"volume_ratio": vr, "spread_ratio": a.spread_ratio, "close_position": a.close_position}
 
     if t >= 1 and low_t < sign * lows[t - 1] and spread != "WIDE" and cp > 0.5:
         if a.volume_vs_prior and vr < cfg.test_volume_ratio:
-            found[n_test] = {"volume_ratio": vr, "spread_ratio": a.spread_ratio, "close_position": cp}
+            found[n_test] = {"volume_ratio": vr, "spread_ratio": a.spread_ratio, "close_position": a.close_position}
         elif a.volume_class in HIGH_VOLUME:
-            found[n_failed] = {"volume_ratio": vr, "spread_ratio": a.spread_ratio, "close_position": cp}
+            found[n_failed] = {"volume_ratio": vr, "spread_ratio": a.spread_ratio, "close_position": a.close_position}
 
     if (vr >= cfg.stopping_volume_ratio and cp >= cfg.stopping_close_position and (against or beyond_sma)
             and low_t <= _extreme(lows, t, cfg.stopping_lookback, sign)):
-        found[n_stopping] = {"volume_ratio": vr, "close_position": cp}
+        found[n_stopping] = {"volume_ratio": vr, "close_position": a.close_position}
 
     if vr >= cfg.climax_volume_ratio and spread == "WIDE" and cp >= cfg.climax_close_position:
         if low_t <= _extreme(lows, t, cfg.climax_lookback, sign):
             # an outside bar at both 20-bar extremes is a bottom only if it closes in its upper half
             both = high_t >= _extreme_high(highs, t, cfg.climax_lookback, sign)
             if not both or cp > 0.5:
-                found[n_climax] = {"volume_ratio": vr, "spread_ratio": a.spread_ratio, "close_position": cp}
+                found[n_climax] = {"volume_ratio": vr, "spread_ratio": a.spread_ratio,
+                                   "close_position": a.close_position}
 
     if atr > 0 and cp >= cfg.spring_close_position:
         # the floor must have held up to the previous bar: its nearest support as of t-1, else the prior low
@@ -151,12 +152,12 @@ def _detect_side(s: Series, a: Analysis, cfg: VPAConfig, decimals: int, side: _S
             pierce = level - low_t
             if 0 < pierce <= cfg.spring_max_pierce_atr * atr and close_t > level:
                 found[n_spring] = {"reference": ref_name, "level": round(sign * level, decimals),
-                                   "pierce_atr": ratio(pierce / atr), "close_position": cp,
+                                   "pierce_atr": ratio(pierce / atr), "close_position": a.close_position,
                                    "volume_ratio": vr, "volume_class": a.volume_class}
                 break
 
     if up_bar and spread == "WIDE" and a.volume_class in HIGH_VOLUME and cp >= cfg.effort_close_position:
-        found[n_effort] = {"volume_ratio": vr, "spread_ratio": a.spread_ratio, "close_position": cp}
+        found[n_effort] = {"volume_ratio": vr, "spread_ratio": a.spread_ratio, "close_position": a.close_position}
 
     if (down_bar and vr >= cfg.absorption_volume_ratio and a.spread_ratio <= cfg.absorption_spread_ratio
             and (against or beyond_sma)):
@@ -172,8 +173,8 @@ def _detect_side(s: Series, a: Analysis, cfg: VPAConfig, decimals: int, side: _S
                     near = (lv.price, ratio(dist))
                     break
         if against or near is not None:
-            wick = a.lower_wick if sign > 0 else a.upper_wick
-            found[n_hammer] = {"wick": wick, "body_ratio": a.body_ratio, "trend": a.trend_status,
+            wick = ("lower_wick", a.lower_wick) if sign > 0 else ("upper_wick", a.upper_wick)
+            found[n_hammer] = {wick[0]: wick[1], "body_ratio": a.body_ratio, "trend": a.trend_status,
                                "level": round(near[0], decimals) if near else None,
                                "level_distance_atr": near[1] if near else None}
 
