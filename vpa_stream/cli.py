@@ -118,8 +118,10 @@ def build_parser(defaults: dict[str, Any]) -> argparse.ArgumentParser:
     sk.set_defaults(handler=cmd_sink)
 
     from vpa_stream.live_pipeline import register as register_live
+    from vpa_stream.sinks.exports import register as register_export
 
     lv = register_live(sub)
+    register_export(sub)
 
     for p in (bf, tc, rp, pr, sk):
         p.set_defaults(**{k: v for k, v in defaults.items() if k not in ("config",)})
