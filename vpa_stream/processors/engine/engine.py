@@ -90,7 +90,9 @@ class SymbolEngine:
         self.derive = dict(cfg.derive_timeframes)
 
     def _new_series(self, timeframe: str) -> Series:
-        return Series(self.symbol, timeframe, self.cfg.window_bars, self.cfg.pivot_bars)
+        cfg = self.cfg
+        return Series(self.symbol, timeframe, cfg.window_bars, cfg.pivot_bars, cfg.confirmation_bars + 1,
+                      cfg.recent_candles + 1)
 
     def update(self, bar: Bar) -> Example | None:
         tf = bar.timeframe

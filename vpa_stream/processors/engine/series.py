@@ -38,6 +38,8 @@ class Series:
 
     __slots__ = (
         "analyses",
+        "keep_analyses",
+        "keep_candles",
         "c",
         "candles",
         "capacity",
@@ -63,7 +65,12 @@ class Series:
         "volume_kind",
     )
 
-    def __init__(self, symbol: str, timeframe: str, capacity: int, pivot_bars: int) -> None:
+    def __init__(self, symbol: str, timeframe: str, capacity: int, pivot_bars: int, keep_analyses: int = 3,
+                 keep_candles: int = 11) -> None:
+        """``keep_analyses`` / ``keep_candles``: how many of the newest bars keep their analysis and rendered
+        candle (what later bars read); older ones are released, so a series costs memory for its prices only."""
+        self.keep_analyses = keep_analyses
+        self.keep_candles = keep_candles
         self.symbol = symbol
         self.timeframe = timeframe
         self.capacity = capacity
@@ -117,6 +124,11 @@ class Series:
         self.iso.append(_iso_utc(bar.close_time))
         self.candles.append(None)
         self.analyses.append(None)
+        n = len(self.analyses)
+        if n > self.keep_analyses:
+            self.analyses[n - 1 - self.keep_analyses] = None
+        if n > self.keep_candles:
+            self.candles[n - 1 - self.keep_candles] = None
         self.volume_kind = bar.volume_kind
         self.source = bar.source
         self.count += 1
