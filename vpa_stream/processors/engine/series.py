@@ -38,8 +38,6 @@ class Series:
 
     __slots__ = (
         "analyses",
-        "keep_analyses",
-        "keep_candles",
         "c",
         "candles",
         "capacity",
@@ -48,6 +46,8 @@ class Series:
         "decimals",
         "h",
         "iso",
+        "keep_analyses",
+        "keep_candles",
         "l",
         "o",
         "ot",

@@ -89,44 +89,69 @@ class Source(ABC):
 
 def series_items(raw: RawSeries, options: SourceOptions, source_name: str) -> Iterator[Item]:
     """Validated bars (or dead letters) of one raw series, sorted by close time."""
-    try:
-        timeframe = normalise_timeframe(raw.timeframe)
-    except UnknownTimeframeError as exc:
-        for row in raw.frame.reset_index().to_dict("records"):
-            yield DeadLetter("producer", str(exc), payload_text(row), raw.symbol, raw.timeframe)
-        return
-    frame = raw.frame
-    if frame.empty:
-        return
-    open_ms, close_ms = bar_times(pd.DatetimeIndex(frame.index), timeframe, options.session)
-    order = np.argsort(close_ms, kind="stable")
-    frame = frame.iloc[order]
-    open_ms, close_ms = open_ms[order], close_ms[order]
-    start_ms, end_ms = _bound(options.start, options.session), _bound(options.end, options.session, end=True)
-    splits = _split_ratios(frame)
-    cols = [frame[c].to_numpy(dtype="float64", na_value=np.nan) for c in ("open", "high", "low", "close", "volume")]
-    prev_close: int | None = None
-    labels = frame.index
-    for i, (o, h, lo, c, v) in enumerate(zip(*cols, strict=True)):
-        ct = int(close_ms[i])
-        if start_ms is not None and ct < start_ms:
-            continue
-        if end_ms is not None and ct > end_ms:
-            break
-        if ct < 0:
-            yield DeadLetter("producer", f"unparseable or non-existent time {labels[i]!s}",
-                             _row_payload(frame, i), raw.symbol, timeframe)
-            continue
-        bar = Bar(raw.symbol, timeframe, int(open_ms[i]), ct, float(o), float(h), float(lo), float(c), float(v),
-                  raw.volume_kind, float(splits[i]), source_name)
-        reason = check_bar(bar)
-        if reason is None and prev_close is not None and ct <= prev_close:
-            reason = f"duplicate close time {labels[i]!s}"
-        if reason is not None:
-            yield DeadLetter("producer", reason, _row_payload(frame, i), raw.symbol, timeframe, ct)
-            continue
-        prev_close = ct
-        yield bar
+    reader = SeriesReader(raw.symbol, raw.timeframe, raw.volume_kind, options, source_name)
+    yield from reader.items(raw.frame, sort=True)
+
+
+class SeriesReader:
+    """Turns the rows of one series into bars, in one frame or in consecutive chunks of a time-sorted file.
+
+    Carries across chunks what a row needs from the row before it: the previous close time (duplicates) and
+    the previous adjusted-close factor (split detection), so chunked reading gives the same items as one frame.
+    """
+
+    def __init__(self, symbol: str, timeframe: str, volume_kind: str, options: SourceOptions,
+                 source_name: str) -> None:
+        self.symbol = symbol
+        self.raw_timeframe = timeframe
+        self.volume_kind = volume_kind
+        self.options = options
+        self.source_name = source_name
+        self.prev_close: int | None = None
+        self.prev_factor: float | None = None
+        self.done = False
+        self.start_ms = _bound(options.start, options.session)
+        self.end_ms = _bound(options.end, options.session, end=True)
+
+    def items(self, frame: pd.DataFrame, sort: bool = False) -> Iterator[Item]:
+        try:
+            timeframe = normalise_timeframe(self.raw_timeframe)
+        except UnknownTimeframeError as exc:
+            for row in frame.reset_index().to_dict("records"):
+                yield DeadLetter("producer", str(exc), payload_text(row), self.symbol, self.raw_timeframe)
+            return
+        if frame.empty or self.done:
+            return
+        open_ms, close_ms = bar_times(pd.DatetimeIndex(frame.index), timeframe, self.options.session)
+        if sort:
+            order = np.argsort(close_ms, kind="stable")
+            frame = frame.iloc[order]
+            open_ms, close_ms = open_ms[order], close_ms[order]
+        splits, self.prev_factor = _split_ratios(frame, self.prev_factor)
+        cols = [frame[c].to_numpy(dtype="float64", na_value=np.nan) for c in ("open", "high", "low", "close", "volume")]
+        labels = frame.index
+        start_ms, end_ms = self.start_ms, self.end_ms
+        for i, (o, h, lo, c, v) in enumerate(zip(*cols, strict=True)):
+            ct = int(close_ms[i])
+            if start_ms is not None and ct < start_ms:
+                continue
+            if end_ms is not None and ct > end_ms:
+                self.done = True
+                return
+            if ct < 0:
+                yield DeadLetter("producer", f"unparseable or non-existent time {labels[i]!s}",
+                                 _row_payload(frame, i), self.symbol, timeframe)
+                continue
+            bar = Bar(self.symbol, timeframe, int(open_ms[i]), ct, float(o), float(h), float(lo), float(c),
+                      float(v), self.volume_kind, float(splits[i]), self.source_name)
+            reason = check_bar(bar)
+            if reason is None and self.prev_close is not None and ct <= self.prev_close:
+                reason = f"duplicate close time {labels[i]!s}"
+            if reason is not None:
+                yield DeadLetter("producer", reason, _row_payload(frame, i), self.symbol, timeframe, ct)
+                continue
+            self.prev_close = ct
+            yield bar
 
 
 def _row_payload(frame: pd.DataFrame, i: int) -> str:
@@ -180,26 +205,29 @@ def _ms(index: pd.DatetimeIndex) -> np.ndarray:
     return values
 
 
-def _split_ratios(frame: pd.DataFrame) -> np.ndarray:
-    """Split ratio effective at each row: from an explicit column, else from jumps of adj_close / close."""
+def _split_ratios(frame: pd.DataFrame, prev_factor: float | None = None) -> tuple[np.ndarray, float | None]:
+    """Split ratio effective at each row (from an explicit column, else from jumps of adj_close / close) and
+    the last row's adj_close / close factor, which the next chunk of the same series compares with."""
     n = len(frame)
     if "split" in frame.columns:
         ratios = frame["split"].to_numpy(dtype="float64", na_value=0.0)
-        return np.where(ratios > 0, ratios, 1.0)
+        return np.where(ratios > 0, ratios, 1.0), None
     out = np.ones(n)
-    if "adj_close" not in frame.columns or n < 2:
-        return out
+    if "adj_close" not in frame.columns or n == 0:
+        return out, None
     factor = frame["adj_close"].to_numpy(dtype="float64", na_value=np.nan) / frame["close"].to_numpy(
         dtype="float64", na_value=np.nan)
+    chained = np.concatenate([[np.nan if prev_factor is None else prev_factor], factor])
     with np.errstate(invalid="ignore", divide="ignore"):
-        jump = factor[1:] / factor[:-1]
+        jump = chained[1:] / chained[:-1]
     for i in np.flatnonzero(np.isfinite(jump) & (np.abs(jump - 1.0) > 0.2)):
         for f in SPLIT_FACTORS:
             if abs(jump[i] / f - 1.0) <= SPLIT_TOLERANCE:
-                out[i + 1] = f
-                log.info("split %s detected from adjusted close", f, extra={"row": int(i + 1)})
+                out[i] = f
+                log.info("split %s detected from adjusted close", f, extra={"row": int(i)})
                 break
-    return out
+    last = factor[-1]
+    return out, (float(last) if np.isfinite(last) else prev_factor)
 
 
 def standard_columns(frame: pd.DataFrame, where: str) -> pd.DataFrame:

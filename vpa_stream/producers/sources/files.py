@@ -6,10 +6,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 
-from vpa_stream.producers.sources.base import RawSeries, Source, SourceError, SourceOptions, standard_columns
+from vpa_stream.producers.sources.base import (
+    Item,
+    RawSeries,
+    SeriesReader,
+    Source,
+    SourceError,
+    SourceOptions,
+    series_items,
+    standard_columns,
+)
 
 TIME_COLUMNS = ("timestamp", "datetime", "date", "time")
+CHUNK_ROWS = 256
 
 
 class FileSource(Source):
@@ -48,6 +59,65 @@ class FileSource(Source):
             frame = self._load(path)
             yield from frame_series(frame, str(path), self.options, default_symbol=_stem(path))
 
+    def streams(self) -> list[Iterator[Item]]:
+        """One stream per series. A single-symbol file already in time order is read lazily in chunks of
+        CHUNK_ROWS rows, so a backfill over many files holds a few rows per file, not every file, in memory;
+        any other file is loaded whole and sorted (a file's row order is not event order)."""
+        wanted = {s.upper() for s in self.options.symbols}
+        out: list[Iterator[Item]] = []
+        for path in self.files():
+            symbol = self.options.symbol or _stem(path)
+            time_col = self._sorted_single_symbol_time_column(path)
+            if time_col is not None:
+                if not wanted or symbol.upper() in wanted:
+                    out.append(self._chunked(path, symbol))
+                continue
+            for raw in frame_series(self._load(path), str(path), self.options, default_symbol=_stem(path)):
+                if not wanted or raw.symbol.upper() in wanted:
+                    out.append(series_items(raw, self.options, self.name))
+        return out
+
+    def _columns(self, path: Path) -> list[str]:
+        try:
+            if self.fmt == "parquet":
+                return list(pq.read_schema(path).names)
+            return [str(c) for c in pd.read_csv(path, nrows=0).columns]
+        except (OSError, ValueError) as exc:
+            raise SourceError(f"{path}: cannot read as {self.fmt}: {exc}") from exc
+
+    def _sorted_single_symbol_time_column(self, path: Path) -> str | None:
+        """The time column of a file that can be streamed: one symbol, named time column, ascending, no NaT."""
+        columns = self._columns(path)
+        lower = {c.strip().lower(): c for c in columns}
+        if "symbol" in lower or "ticker" in lower:
+            return None
+        time_col = next((lower[c] for c in TIME_COLUMNS if c in lower), None)
+        if time_col is None:
+            return None
+        if self.fmt == "parquet":
+            raw = pq.read_table(path, columns=[time_col]).column(0).to_pandas()
+        else:
+            raw = pd.read_csv(path, usecols=[time_col])[time_col]
+        times = parse_times(raw)
+        if times.isna().any() or not times.is_monotonic_increasing:
+            return None
+        return time_col
+
+    def _chunks(self, path: Path) -> Iterator[pd.DataFrame]:
+        if self.fmt == "parquet":
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=CHUNK_ROWS):
+                yield batch.to_pandas()
+        else:
+            yield from pd.read_csv(path, chunksize=CHUNK_ROWS)
+
+    def _chunked(self, path: Path, symbol: str) -> Iterator[Item]:
+        reader = SeriesReader(symbol, self.options.timeframe, "shares", self.options, self.name)
+        for chunk in self._chunks(path):
+            for raw in frame_series(chunk, str(path), self.options, default_symbol=symbol):
+                yield from reader.items(raw.frame)
+            if reader.done:
+                return
+
 
 def frame_series(frame: pd.DataFrame, where: str, options: SourceOptions, default_symbol: str,
                  volume_kind: str = "shares") -> Iterator[RawSeries]:
@@ -63,9 +133,7 @@ def frame_series(frame: pd.DataFrame, where: str, options: SourceOptions, defaul
             time_col = frame.columns[0]  # an unnamed first column of times (pandas' to_csv of a DatetimeIndex)
         else:
             raise SourceError(f"{where}: no date, datetime or timestamp column")
-    times = pd.to_datetime(frame[time_col], errors="coerce", utc=False, format="mixed")
-    if times.dt.tz is None and frame[time_col].astype(str).str.contains(r"[+-]\d\d:?\d\d$|Z$", regex=True).any():
-        times = pd.to_datetime(frame[time_col], errors="coerce", utc=True, format="mixed")
+    times = parse_times(frame[time_col])
     frame = frame.drop(columns=[time_col])
     frame.index = pd.DatetimeIndex(times)
     symbol_col = lower.get("symbol") or lower.get("ticker")
@@ -76,6 +144,14 @@ def frame_series(frame: pd.DataFrame, where: str, options: SourceOptions, defaul
             yield RawSeries(str(symbol), options.timeframe, part.drop(columns=[symbol_key]), volume_kind)
     else:
         yield RawSeries(options.symbol or default_symbol, options.timeframe, frame, volume_kind)
+
+
+def parse_times(values: pd.Series) -> pd.Series:
+    """Row labels as datetimes: naive stays naive (read later in the session zone), offsets become UTC."""
+    times = pd.to_datetime(values, errors="coerce", utc=False, format="mixed")
+    if times.dt.tz is None and values.astype(str).str.contains(r"[+-]\d\d:?\d\d$|Z$", regex=True).any():
+        times = pd.to_datetime(values, errors="coerce", utc=True, format="mixed")
+    return times
 
 
 def _stem(path: Path) -> str:
