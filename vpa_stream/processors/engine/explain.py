@@ -94,15 +94,31 @@ def _bar(inp: dict[str, Any], digest: bytes) -> str:
     light = vol in ("LOW", "VERY_LOW")
     if heavy and spread != "WIDE":
         effort = _pick(("Effort without result: heavy volume did not widen the spread.",
-                        "High effort, little result: the volume did not move price far."), digest, 3)
+                        "High effort, little result: the volume did not move price far.",
+                        "Heavy volume met resistance to the move: effort without result."), digest, 3)
     elif light and spread == "WIDE":
         effort = _pick(("Result without effort: a wide spread on light volume.",
-                        "Price travelled far on little volume, result without effort."), digest, 3)
+                        "Price travelled far on little volume, result without effort.",
+                        "A wide bar that few traded: the move lacks effort behind it."), digest, 3)
     elif heavy:
         effort = _pick(("Effort and result agree: heavy volume moved price.",
-                        "Volume and spread agree: real effort with a real result."), digest, 3)
+                        "Volume and spread agree: real effort with a real result.",
+                        "Heavy volume and a wide spread: the move has effort behind it."), digest, 3)
+    elif light and spread == "NARROW":
+        effort = _pick(("A quiet bar: light volume and a small range.",
+                        "Little interest either way: light volume, narrow spread.",
+                        "Neither side pressed: low effort and a small result."), digest, 3)
+    elif light:
+        effort = _pick(("Light volume for an ordinary range: participation is thin.",
+                        "The bar moved a normal distance on thin volume.",
+                        "Participation was thin for the range covered."), digest, 3)
+    elif spread == "WIDE":
+        effort = _pick(("Ordinary volume carried price further than usual.",
+                        "A wide range on ordinary volume: the path was easy.",
+                        "Price moved more than the volume would suggest."), digest, 3)
     else:
-        effort = _pick(("Effort and result are in balance.", "Nothing unusual between volume and spread."),
+        effort = _pick(("Effort and result are in balance.", "Nothing unusual between volume and spread.",
+                        "Volume and range are both ordinary.", "An ordinary bar: effort matches result."),
                        digest, 3)
     wicks = f"upper wick {fmt_ratio(m['upper_wick'])}, lower wick {fmt_ratio(m['lower_wick'])}"
     vr, sr, cp = fmt_ratio(m["volume_ratio"]), fmt_ratio(m["spread_ratio"]), fmt_ratio(m["close_position"])

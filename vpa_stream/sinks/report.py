@@ -1,0 +1,228 @@
+"""The dataset report: label balance, faithfulness, duplicates, template diversity and signal evaluation.
+
+``build_report`` reads a dataset directory (``examples-*.jsonl[.gz]``) and the bars of a price source, and
+writes into the output directory, in this order: the PNG figures, ``report.json`` (every number a figure or
+table shows) and ``index.html`` (written last, so a page that exists refers to files that exist). The
+sections' numbers come from ``report_text`` (duplicates, diversity) and ``report_signals`` (forward returns);
+the figures and the page from ``report_figures``. Nothing is written back into the dataset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from vpa_stream.processors.faithfulness import check_example
+from vpa_stream.schemas.models import Bar
+from vpa_stream.sinks.report_signals import PriceTable, evaluate_signals
+from vpa_stream.sinks.report_text import diversity, duplicate_rates
+
+log = logging.getLogger(__name__)
+
+SIGNALS = ("BUY", "SELL", "HOLD")
+STRENGTHS = ("STRONG", "MODERATE", "WEAK")
+#: failing ids listed in the page (report.json lists them all)
+MAX_LISTED_FAILURES = 100
+
+
+class ReportError(Exception):
+    """The input directory holds no examples (or unreadable ones)."""
+
+
+def _table() -> dict[str, dict[str, int]]:
+    return {t: dict.fromkeys(STRENGTHS, 0) for t in SIGNALS}
+
+
+def label_distribution(examples: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Counts by signal type x strength: overall, per symbol and per year of the decision time."""
+    overall = _table()
+    by_symbol: dict[str, dict[str, dict[str, int]]] = defaultdict(_table)
+    by_year: dict[str, dict[str, dict[str, int]]] = defaultdict(_table)
+    n = 0
+    for ex in examples:
+        signal = ex["output"]["signal"]
+        kind, strength = signal["type"], signal["strength"]
+        for table in (overall, by_symbol[ex["input"]["ticker"]], by_year[ex["input"]["timestamp"][:4]]):
+            table.setdefault(kind, dict.fromkeys(STRENGTHS, 0))
+            table[kind][strength] = table[kind].get(strength, 0) + 1
+        n += 1
+    shares = {t: {s: (c / n if n else 0.0) for s, c in row.items()} for t, row in overall.items()}
+    return {
+        "n": n,
+        "overall": overall,
+        "shares": shares,
+        "by_symbol": {k: by_symbol[k] for k in sorted(by_symbol)},
+        "by_year": {k: by_year[k] for k in sorted(by_year)},
+    }
+
+
+def _problem_kind(problem: str) -> str:
+    """numbers, classes (names), header, or other (empty section, forbidden word, direction words)."""
+    first = problem.split(" ", 1)[0]
+    return {"number": "numbers", "name": "classes", "header": "header"}.get(first, "other")
+
+
+def faithfulness(examples: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """DOMAIN §7 checks of every example (``check_example``): failures by kind, and the failing ids."""
+    failing: dict[str, list[str]] = {}
+    kinds: Counter[str] = Counter()
+    n = 0
+    for ex in examples:
+        n += 1
+        problems = check_example(ex)
+        if problems:
+            failing[ex["id"]] = problems
+            kinds.update({_problem_kind(p) for p in problems})  # examples per kind, not problems
+    return {
+        "n": n,
+        "failing": len(failing),
+        "failing_rate": len(failing) / n if n else 0.0,
+        "by_kind": {k: kinds.get(k, 0) for k in ("numbers", "classes", "header", "other")},
+        "failing_ids": sorted(failing),
+        "problems": {k: failing[k][:5] for k in sorted(failing)[:MAX_LISTED_FAILURES]},
+    }
+
+
+def load_dataset(in_dir: Path) -> list[dict[str, Any]]:
+    """Every example of ``in_dir`` once, in (decision time, ticker, timeframe, id) order."""
+    from vpa_stream.sinks.exports import ExportError, load_examples
+
+    try:
+        return load_examples(in_dir)
+    except ExportError as exc:
+        raise ReportError(str(exc)) from exc
+
+
+def compute_report(examples: Sequence[dict[str, Any]], price_bars: Iterable[Bar], seed: int = 0) -> dict[str, Any]:
+    """Every number of the report, JSON-ready."""
+    started = time.perf_counter()
+    report: dict[str, Any] = {
+        "examples": len(examples),
+        "symbols": sorted({ex["input"]["ticker"] for ex in examples}),
+        "timeframes": sorted({ex["input"]["primary_timeframe"] for ex in examples}),
+        "first": examples[0]["input"]["timestamp"] if examples else None,
+        "last": examples[-1]["input"]["timestamp"] if examples else None,
+        "config_hashes": sorted({ex["meta"]["config_hash"] for ex in examples}),
+        "engine_versions": sorted({ex["meta"]["engine_version"] for ex in examples}),
+    }
+    report["labels"] = label_distribution(examples)
+    report["faithfulness"] = faithfulness(examples)
+    report["duplicates"] = duplicate_rates(examples)
+    report["diversity"] = diversity(examples)
+    report["signals"] = evaluate_signals(examples, PriceTable(price_bars), seed)
+    log.info("report computed in %.1f s", time.perf_counter() - started, extra={"examples": len(examples)})
+    return report
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def build_report(in_dir: Path, price_bars: Iterable[Bar], out_dir: Path, seed: int = 0,
+                 source: str = "") -> dict[str, Any]:
+    """Compute the report of the dataset in ``in_dir`` and write it into ``out_dir``."""
+    return write_report(load_dataset(in_dir), price_bars, out_dir, seed, source, str(in_dir))
+
+
+def write_report(examples: Sequence[dict[str, Any]], price_bars: Iterable[Bar], out_dir: Path, seed: int = 0,
+                 source: str = "", input_name: str = "") -> dict[str, Any]:
+    """Compute the report of ``examples`` and write the figures, ``report.json`` and ``index.html``."""
+    from vpa_stream.sinks.report_figures import render_figures, render_page
+
+    report = compute_report(examples, price_bars, seed)
+    report["input"] = input_name
+    report["price_source"] = source
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report["figures"] = render_figures(report, out_dir)
+    _write_atomic(out_dir / "report.json", orjson.dumps(report, option=orjson.OPT_INDENT_2))
+    _write_atomic(out_dir / "index.html", render_page(report).encode())
+    return report
+
+
+def summary_lines(report: dict[str, Any]) -> list[str]:
+    """A few lines for the terminal: the headline number of each section."""
+    labels = report["labels"]["overall"]
+    counts = ", ".join(f"{t} {sum(labels[t].values()):,}" for t in SIGNALS)
+    dup = report["duplicates"]
+    div = report["diversity"]
+    out = [
+        f"examples       {report['examples']:,} ({counts})",
+        f"faithfulness   {report['faithfulness']['failing']:,} failing",
+        f"duplicates     exact {dup['exact_duplicate_rate']:.2%}, near {dup['near_duplicate_rate']:.2%}",
+        f"diversity      distinct-1 {div['distinct_1']:.4f}, distinct-2 {div['distinct_2']:.4f}, "
+        f"largest phrasing {div['largest_phrasing_share']:.1%}",
+    ]
+    signals = report["signals"]
+    out.append(f"prices         {signals['with_prices']:,} of {signals['examples']:,} examples "
+               f"({signals['price_mismatches']:,} closes differ from the price source)")
+    for h in signals["horizons"]:
+        base = signals["base"][str(h)]
+        parts = []
+        for d in ("BUY", "SELL"):
+            rates = "/".join(_pct(signals["groups"][str(h)][d][s]["hit_rate"]) for s in STRENGTHS)
+            parts.append(f"{d} S/M/W {rates} vs base {_pct(base[d]['hit_rate'])}")
+        out.append(f"hit rate {h:>2}    " + "; ".join(parts))
+    return out
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+# -- CLI -------------------------------------------------------------------------------------------------------
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``report`` subcommand to the CLI's subparsers."""
+    from vpa_stream.cli import _add_source_options
+
+    rp: argparse.ArgumentParser = subparsers.add_parser(
+        "report", help="an HTML quality and signal-evaluation report of a dataset directory",
+        description="Label balance, faithfulness, duplicate rates, template diversity and forward-return hit "
+                    "rates of a dataset, as index.html with PNG figures and report.json. Forward returns come "
+                    "from --prices (same syntax as backfill's --source) and are never written into examples.")
+    rp.add_argument("--in", dest="in_dir", required=True, help="dataset directory (examples-*.jsonl[.gz])")
+    rp.add_argument("--out", dest="report_out", required=True, help="report directory")
+    _add_source_options(rp)
+    rp.add_argument("--prices", dest="source", default="sample",
+                    help="price source for forward returns: sample, csv:PATH, parquet:PATH or yfinance "
+                         "(alias of --source; default: %(default)s)")
+    rp.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: %(default)s)")
+    rp.set_defaults(handler=handler)
+    return rp
+
+
+def handler(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
+    from vpa_stream.cli import UsageError, make_sources
+    from vpa_stream.producers.replay import bars_of
+
+    in_dir = Path(args.in_dir)
+    if not in_dir.is_dir():
+        raise UsageError(f"--in {in_dir}: not a directory")
+    rejected = 0
+
+    def dead(_: object) -> None:
+        nonlocal rejected
+        rejected += 1
+
+    try:
+        examples = load_dataset(in_dir)  # before the price source: a download must not precede a typo
+    except ReportError as exc:
+        raise UsageError(str(exc)) from exc
+    bars = list(bars_of(make_sources(args), dead))
+    report = write_report(examples, bars, Path(args.report_out), int(args.seed), str(args.source), str(in_dir))
+    print(f"vpa-stream report -> {Path(args.report_out) / 'index.html'}")
+    for line in summary_lines(report):
+        print("  " + line)
+    if rejected:
+        print(f"  price bars rejected {rejected:,}")
+    return 0
