@@ -1,12 +1,14 @@
 """End-to-end embedded backfill benchmark: Parquet files on disk -> JSONL on disk, Avro round trip included.
 
 Method: real daily bars (bokeh-sampledata AAPL/MSFT/IBM with adjusted close, backtesting GOOG; read from the
-installed packages) are tiled into many symbols (AAPL_000, AAPL_001, ... over the same dates) and written as one
-Parquet file per symbol into a temp directory. Each size runs ``vpa-stream backfill --source parquet:DIR`` in
-a fresh process; we report wall seconds, bars/s and the child's peak RSS (getrusage ru_maxrss).
+installed packages) are tiled into ``--symbols`` symbols (AAPL_000, MSFT_000, ..., AAPL_001, ...); each symbol's
+history is its real series repeated forward in time (each repetition shifted past the previous one), as long as
+the size needs, so a larger run has the same symbols and longer histories. One Parquet file per symbol
+(row groups of 4,096 rows). Each size runs ``vpa-stream backfill --source parquet:DIR`` in a fresh process;
+we report wall seconds, bars/s and the child's peak RSS (getrusage ru_maxrss).
 
     python benchmarks/bench_backfill.py                # 100k bars
-    python benchmarks/bench_backfill.py --sizes 100000 1000000
+    python benchmarks/bench_backfill.py --sizes 100000 1000000 --symbols 40
 """
 
 from __future__ import annotations
@@ -39,26 +41,34 @@ def real_frames() -> dict[str, pd.DataFrame]:
     return frames
 
 
-def write_tiles(directory: Path, bars: int) -> int:
+def write_tiles(directory: Path, bars: int, symbols: int) -> int:
     frames = real_frames()
+    names = sorted(frames)
+    per_symbol = bars // symbols
     written = 0
-    copy = 0
-    while written < bars:
-        for sym, frame in frames.items():
-            if written >= bars:
-                break
-            part = frame.iloc[: bars - written]
-            part.to_parquet(directory / f"{sym}_{copy:03d}.parquet", index=False)
-            written += len(part)
-        copy += 1
+    for k in range(symbols):
+        base = frames[names[k % len(names)]].copy()
+        base["Date"] = pd.to_datetime(base["Date"])
+        span = base["Date"].iloc[-1] - base["Date"].iloc[0] + pd.Timedelta(days=7)
+        parts = []
+        rep = 0
+        while sum(len(p) for p in parts) < per_symbol:
+            part = base.copy()
+            part["Date"] = part["Date"] + rep * span
+            parts.append(part)
+            rep += 1
+        series = pd.concat(parts).iloc[:per_symbol]
+        series.to_parquet(directory / f"{names[k % len(names)]}_{k // len(names):03d}.parquet", index=False,
+                          row_group_size=4096)
+        written += len(series)
     return written
 
 
-def run(bars: int) -> dict[str, float]:
+def run(bars: int, symbols: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="vpa-bench-") as tmp:
         src = Path(tmp, "in")
         src.mkdir()
-        total = write_tiles(src, bars)
+        total = write_tiles(src, bars, symbols)
         out = Path(tmp, "out")
         before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         started = time.perf_counter()
@@ -77,9 +87,10 @@ def run(bars: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000])
+    parser.add_argument("--symbols", type=int, default=40, help="symbols (files); histories grow with size")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    results = [run(n) for n in args.sizes]
+    results = [run(n, args.symbols) for n in args.sizes]
     if args.json:
         print(json.dumps(results, indent=1))
         return

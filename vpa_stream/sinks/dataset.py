@@ -10,7 +10,7 @@ from typing import Any
 
 from vpa_stream.producers.validate import DeadLetter, payload_text
 from vpa_stream.schemas.codec import Codec, DecodeError, default_codec
-from vpa_stream.sinks.jsonl import CompletedFile, Manifest, RotatingJsonlWriter, dumps, remove_stale_temporaries
+from vpa_stream.sinks.jsonl import CompletedFile, RotatingJsonlWriter, dumps, prepare_output_dir
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +42,9 @@ class DatasetSink:
         on_commit: Callable[[CompletedFile], None] | None = None,
     ) -> None:
         self.out_dir = out_dir
-        out_dir.mkdir(parents=True, exist_ok=True)
-        remove_stale_temporaries(out_dir)
+        self.manifest = prepare_output_dir(out_dir)
         self.options = options or SinkOptions()
         self.codec = codec or default_codec()
-        self.manifest = Manifest(out_dir)
         o = self.options
         self.examples = RotatingJsonlWriter(out_dir, example_names or sequence_name("examples"), self.manifest,
                                             o.max_records, o.max_bytes, o.compress, on_commit)

@@ -43,7 +43,14 @@ from typing import Any
 import orjson
 
 from vpa_stream.processors.config import VPAConfig
-from vpa_stream.sinks.formats import FORMATS, PROMPT_STYLES, ExportFormat, render_prompt, resolve_format
+from vpa_stream.sinks.formats import (
+    FORMATS,
+    PROMPT_STYLES,
+    ExportFormat,
+    metadata_of,
+    render_prompt,
+    resolve_format,
+)
 
 log = logging.getLogger(__name__)
 
@@ -240,21 +247,7 @@ def _embargoed_ids(examples: list[dict[str, Any]], cuts: Iterable[datetime], bar
 
 def meta_row(example: dict[str, Any], holdout: bool) -> dict[str, Any]:
     """The sidecar line of one example, keyed by id: what provider files must not carry."""
-    meta = example.get("meta", {})
-    signal = example["output"]["signal"]
-    return {
-        "id": example["id"],
-        "symbol": example["input"]["ticker"],
-        "timeframe": example["input"]["primary_timeframe"],
-        "timestamp": example["input"]["timestamp"],
-        "signal_type": signal["type"],
-        "signal_strength": signal["strength"],
-        "rules_fired": list(meta.get("rules_fired") or []),
-        "config_hash": meta.get("config_hash", ""),
-        "engine_version": meta.get("engine_version", ""),
-        "source": meta.get("source", ""),
-        "holdout_symbol": holdout,
-    }
+    return {**metadata_of(example), "holdout_symbol": holdout}
 
 
 def _write_atomic(path: Path, lines: Iterable[bytes]) -> None:

@@ -267,23 +267,27 @@ class HuggingFaceFlat(ExportFormat):
     description = "Hugging Face datasets JSONL with flat columns (prompt, completion and metadata)"
 
     def render(self, example: dict[str, Any], prompt: str) -> dict[str, Any]:
-        meta = example.get("meta", {})
-        signal = example["output"]["signal"]
-        return {
-            "id": example["id"],
-            "symbol": example["input"]["ticker"],
-            "timeframe": example["input"]["primary_timeframe"],
-            "timestamp": example["input"]["timestamp"],
-            "system": INSTRUCTION,
-            "prompt": prompt,
-            "completion": completion_of(example),
-            "signal_type": signal["type"],
-            "signal_strength": signal["strength"],
-            "rules_fired": [str(r) for r in meta.get("rules_fired") or []],
-            "config_hash": str(meta.get("config_hash", "")),
-            "engine_version": str(meta.get("engine_version", "")),
-            "source": str(meta.get("source", "")),
-        }
+        columns = metadata_of(example)
+        head = {k: columns.pop(k) for k in ("id", "symbol", "timeframe", "timestamp")}
+        return {**head, "system": INSTRUCTION, "prompt": prompt, "completion": completion_of(example), **columns}
+
+
+def metadata_of(example: dict[str, Any]) -> dict[str, Any]:
+    """What provider files must not carry: identity, label and provenance of one example."""
+    meta = example.get("meta", {})
+    signal = example["output"]["signal"]
+    return {
+        "id": example["id"],
+        "symbol": example["input"]["ticker"],
+        "timeframe": example["input"]["primary_timeframe"],
+        "timestamp": example["input"]["timestamp"],
+        "signal_type": signal["type"],
+        "signal_strength": signal["strength"],
+        "rules_fired": [str(r) for r in meta.get("rules_fired") or []],
+        "config_hash": str(meta.get("config_hash", "")),
+        "engine_version": str(meta.get("engine_version", "")),
+        "source": str(meta.get("source", "")),
+    }
 
 
 FORMATS: dict[str, ExportFormat] = {f.name: f for f in (

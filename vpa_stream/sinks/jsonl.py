@@ -229,6 +229,13 @@ class _HashingWriter:
         pass
 
 
+def prepare_output_dir(directory: Path) -> Manifest:
+    """Create the directory, delete what a crashed writer left, and load its manifest."""
+    directory.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(directory)
+    return Manifest(directory)
+
+
 def remove_stale_temporaries(directory: Path) -> int:
     """Delete temporary files a crashed writer left behind; returns how many."""
     removed = 0

@@ -22,7 +22,7 @@ from vpa_stream.producers.validate import DeadLetter, payload_text
 from vpa_stream.schemas.codec import Codec, DecodeError, default_codec
 from vpa_stream.schemas.topics import Topics
 from vpa_stream.sinks.dataset import SinkOptions
-from vpa_stream.sinks.jsonl import CompletedFile, Manifest, RotatingJsonlWriter, dumps, remove_stale_temporaries
+from vpa_stream.sinks.jsonl import CompletedFile, Manifest, RotatingJsonlWriter, dumps, prepare_output_dir
 
 log = logging.getLogger(__name__)
 
@@ -92,11 +92,9 @@ class KafkaDatasetSink:
 
         self.topics = topics
         self.out_dir = out_dir
-        out_dir.mkdir(parents=True, exist_ok=True)
-        remove_stale_temporaries(out_dir)
+        self.manifest = prepare_output_dir(out_dir)
         self.options = options or SinkOptions()
         self.codec = codec or default_codec()
-        self.manifest = Manifest(out_dir)
         self.idle_commit_s = idle_commit_s
         self.summary = SinkSummary()
         self.consumer = KafkaConsumer(
