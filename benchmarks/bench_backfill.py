@@ -3,9 +3,10 @@
 Method: real daily bars (bokeh-sampledata AAPL/MSFT/IBM with adjusted close, backtesting GOOG; read from the
 installed packages) are tiled into ``--symbols`` symbols (AAPL_000, MSFT_000, ..., AAPL_001, ...); each symbol's
 history is its real series repeated forward in time (each repetition shifted past the previous one), as long as
-the size needs, so a larger run has the same symbols and longer histories. One Parquet file per symbol
-(row groups of 4,096 rows). Each size runs ``vpa-stream backfill --source parquet:DIR`` in a fresh process;
-we report wall seconds, bars/s and the child's peak RSS (getrusage ru_maxrss).
+the size needs, so a larger run has the same symbols and longer histories. One Parquet file per symbol, in
+row groups of 1,024 rows: the reader holds one row group per file, so memory depends on the symbols and the
+row-group size, not on the history length. Each size runs ``vpa-stream backfill --source parquet:DIR`` in a
+fresh process; we report wall seconds, bars/s and the child's peak RSS (getrusage ru_maxrss).
 
     python benchmarks/bench_backfill.py                # 100k bars
     python benchmarks/bench_backfill.py --sizes 100000 1000000 --symbols 40
@@ -59,7 +60,7 @@ def write_tiles(directory: Path, bars: int, symbols: int) -> int:
             rep += 1
         series = pd.concat(parts).iloc[:per_symbol]
         series.to_parquet(directory / f"{names[k % len(names)]}_{k // len(names):03d}.parquet", index=False,
-                          row_group_size=4096)
+                          row_group_size=1024)
         written += len(series)
     return written
 

@@ -105,7 +105,8 @@ class FileSource(Source):
 
     def _chunks(self, path: Path) -> Iterator[pd.DataFrame]:
         if self.fmt == "parquet":
-            for batch in pq.ParquetFile(path).iter_batches(batch_size=CHUNK_ROWS):
+            parquet = pq.ParquetFile(path, pre_buffer=False)  # read one row group at a time, not the file
+            for batch in parquet.iter_batches(batch_size=CHUNK_ROWS, use_threads=False):
                 yield batch.to_pandas()
         else:
             yield from pd.read_csv(path, chunksize=CHUNK_ROWS)
