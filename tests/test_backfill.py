@@ -73,6 +73,13 @@ def test_rerun_into_the_same_directory_is_byte_identical(sample_run: tuple[Path,
     assert tree_digest(out) == before
 
 
+def test_sink_in_a_child_process_writes_the_same_bytes_as_in_process(tmp_path: Path) -> None:
+    options = SinkOptions(max_records=3000)
+    run_backfill([SampleSource()], tmp_path / "child", sink_options=options, parallel=True)
+    run_backfill([SampleSource()], tmp_path / "local", sink_options=options, parallel=False)
+    assert tree_digest(tmp_path / "child") == tree_digest(tmp_path / "local")
+
+
 def test_a_smaller_rerun_removes_the_earlier_runs_extra_files(tmp_path: Path) -> None:
     run_backfill([SampleSource()], tmp_path, sink_options=SinkOptions(max_records=2000))
     run_backfill([SampleSource(SourceOptions(symbols=("IBM",)))], tmp_path, sink_options=SinkOptions(max_records=2000))

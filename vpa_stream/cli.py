@@ -71,6 +71,8 @@ def build_parser(defaults: dict[str, Any]) -> argparse.ArgumentParser:
     bf.add_argument("--out", default="data", help="output directory (default: %(default)s)")
     _add_sink_options(bf)
     bf.add_argument("--no-progress", action="store_true", help="no progress bar")
+    bf.add_argument("--single-process", action="store_true",
+                    help="run the sink in this process instead of a child process on the other core")
     bf.add_argument("--then-live", action="store_true",
                     help="after the backfill, fill the gap to now and keep polling (yfinance)")
     bf.add_argument("--grace", type=float, default=None, help="with --then-live: seconds after a close before polling")
@@ -254,7 +256,8 @@ def cmd_backfill(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
     sink_options = SinkOptions(int(args.max_records), int(args.max_bytes), bool(args.gzip))
     bar = _progress(args)
     try:
-        summary = run_backfill(sources, out, cfg, sink_options, progress=bar.update if bar is not None else None)
+        summary = run_backfill(sources, out, cfg, sink_options, progress=bar.update if bar is not None else None,
+                               parallel=not args.single_process)
     finally:
         if bar is not None:
             bar.close()

@@ -1,4 +1,4 @@
-"""Embedded mode: source -> replay -> engine -> Avro -> sink in one process, from the stages Kafka mode wires."""
+"""Embedded mode: source -> replay -> engine -> Avro -> sink without a broker, from the stages Kafka mode wires."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from vpa_stream.processors.stage import Encoded, ExampleStage
 from vpa_stream.producers.replay import bars_of
 from vpa_stream.producers.sources.base import Source
 from vpa_stream.producers.validate import DeadLetter
-from vpa_stream.sinks.dataset import DatasetSink, SinkOptions
+from vpa_stream.sinks.dataset import SinkOptions
+from vpa_stream.sinks.worker import LocalSink, SinkWorker
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +51,16 @@ def run_backfill(
     cfg: VPAConfig | None = None,
     sink_options: SinkOptions | None = None,
     progress: Callable[[int], None] | None = None,
+    parallel: bool = True,
 ) -> RunSummary:
-    """Build the dataset of ``sources`` into ``out_dir``, replacing an earlier run's files there."""
+    """Build the dataset of ``sources`` into ``out_dir``, replacing an earlier run's files there.
+
+    With ``parallel`` the sink (Avro decode, JSON, files) runs in a child process on the other core; the
+    files are the same bytes as in one process.
+    """
     started = time.perf_counter()
     summary = RunSummary()
-    sink = DatasetSink(out_dir, sink_options)
+    sink = SinkWorker(out_dir, sink_options) if parallel else LocalSink(out_dir, sink_options)
     stage = ExampleStage(cfg)
 
     def dead(letter: DeadLetter) -> None:
@@ -68,21 +74,19 @@ def run_backfill(
             summary.bars += 1
             result = stage.process(bar)
             if isinstance(result, Encoded):
-                if sink.accept(result.payload):
-                    summary.examples += 1
+                sink.accept(result.payload)
             elif isinstance(result, DeadLetter):
                 dead(result)
             if progress is not None and summary.bars % 2048 == 0:
                 progress(2048)
-        sink.commit()
+        done = sink.finish()
     except BaseException:
-        sink.examples.abort()
-        sink.dead.abort()
+        sink.abort()
         raise
-    sink.finish_replacing()
+    summary.examples = done.written
     summary.warmup = stage.warmup
-    summary.duplicates = sink.duplicates
-    summary.files = [f.name for f in sink.examples.completed + sink.dead.completed]
+    summary.duplicates = done.duplicates
+    summary.files = done.files
     summary.seconds = time.perf_counter() - started
     if progress is not None:
         progress(summary.bars % 2048)
