@@ -115,6 +115,8 @@ def build_parser(defaults: dict[str, Any]) -> argparse.ArgumentParser:
     sk.add_argument("--group-id", default=None, help="consumer group (default: PREFIX + sink)")
     sk.add_argument("--idle-commit", type=float, default=1.0,
                     help="seconds without records after which open files are committed (default: %(default)s)")
+    sk.add_argument("--max-file-age", type=float, default=1.0,
+                    help="seconds after its first record that an open file is committed (default: %(default)s)")
     sk.add_argument("--exit-when-idle", type=float, default=None,
                     help="exit after this many seconds without records (default: run until stopped)")
     sk.set_defaults(handler=cmd_sink)
@@ -196,7 +198,8 @@ def cmd_sink(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
     create_topics(args.bootstrap_servers, topics)
     sink = KafkaDatasetSink(args.bootstrap_servers, topics, Path(args.out),
                             SinkOptions(int(args.max_records), int(args.max_bytes), bool(args.gzip)),
-                            group_id=args.group_id, idle_commit_s=float(args.idle_commit))
+                            group_id=args.group_id, idle_commit_s=float(args.idle_commit),
+                            max_file_age_s=float(args.max_file_age))
     stop = _stop_flag()
     summary = sink.run(exit_when_idle_s=args.exit_when_idle, stop=stop)
     print(f"vpa-stream sink -> {args.out}")
@@ -309,7 +312,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 _OPTION_NAMES = [
     "source", "symbols", "symbol", "start", "end", "period", "timeframe", "tz", "session_open", "session_close",
     "out", "max_records", "max_bytes", "bootstrap_servers", "topic_prefix", "partitions", "replication_factor",
-    "speed", "group_id", "interval", "idle_commit", "exit_when_idle", "app_id", "loglevel",
+    "speed", "group_id", "interval", "idle_commit", "max_file_age", "exit_when_idle", "app_id", "loglevel",
 ]
 
 if __name__ == "__main__":

@@ -196,6 +196,7 @@ class RotatingJsonlWriter:
         log.info("committed %s", final.name, extra={"records": self._records, "bytes": size})
         self._out = self._raw = None
         self._tmp = None
+        self._records = self._bytes = 0
         self.sequence += 1
         if self.on_commit is not None:
             self.on_commit(completed)

@@ -7,6 +7,12 @@ order of ``sinks.jsonl``). On start the sink resumes each partition after the la
 whatever Kafka's committed offset says, so a crash between rename and offset commit duplicates nothing.
 Examples repeated by the processor (at-least-once) are dropped by id: per key, a close-time high-water mark
 that the files also record, so it survives restarts.
+
+When files are committed (each commit keeps the same order: write -> fsync -> rename -> manifest -> offsets):
+  - a file is full (``max_records`` / ``max_bytes``);
+  - no record arrived for ``idle_commit_s`` (the end of a burst, such as a backfill);
+  - its first record is older than ``max_file_age_s``: under a steady stream (live mode) nothing is ever
+    idle, and this bounds how long an example waits before it is durable.
 """
 
 from __future__ import annotations
@@ -58,6 +64,7 @@ class PartitionFiles:
                     if close > self.high_water.get(key, ""):
                         self.high_water[key] = close
         self._file_high_water: dict[str, str] = {}
+        self.opened_at: float | None = None  # monotonic time of the open file's first record
         self.writer = RotatingJsonlWriter(
             out_dir, lambda seq, extra: f"{kind}-{topic}-{partition:03d}-{extra['first_offset']:020d}", manifest,
             options.max_records, options.max_bytes, options.compress, on_commit, snapshot=self._snapshot)
@@ -73,13 +80,19 @@ class PartitionFiles:
                                  "last_offset": offset}
         if key is not None and close is not None:
             self._file_high_water[key] = close
+        if self.opened_at is None:
+            self.opened_at = time.monotonic()
+        files_before = self.writer.sequence
         self.writer.write(record_id, line, extra)
+        if self.writer.sequence != files_before:  # the write filled the file: it was committed
+            self.opened_at = None
 
     def advance(self, offset: int) -> None:
         """A record at ``offset`` was consumed (written, or dropped as a duplicate)."""
         self.next_offset = offset + 1
 
     def commit(self) -> CompletedFile | None:
+        self.opened_at = None
         return self.writer.commit()
 
 
@@ -87,7 +100,8 @@ class KafkaDatasetSink:
     """``vpa-stream sink``: consume examples and dead letters, write them exactly once into ``out_dir``."""
 
     def __init__(self, bootstrap: str, topics: Topics, out_dir: Path, options: SinkOptions | None = None,
-                 group_id: str | None = None, codec: Codec | None = None, idle_commit_s: float = 1.0) -> None:
+                 group_id: str | None = None, codec: Codec | None = None, idle_commit_s: float = 1.0,
+                 max_file_age_s: float | None = 1.0) -> None:
         from kafka import KafkaConsumer
 
         self.topics = topics
@@ -96,6 +110,7 @@ class KafkaDatasetSink:
         self.options = options or SinkOptions()
         self.codec = codec or default_codec()
         self.idle_commit_s = idle_commit_s
+        self.max_file_age_s = max_file_age_s  # None: commit only when full or idle
         self.summary = SinkSummary()
         self.consumer = KafkaConsumer(
             bootstrap_servers=bootstrap, group_id=group_id or f"{topics.prefix}sink",
@@ -146,7 +161,7 @@ class KafkaDatasetSink:
         last_record = time.monotonic()
         try:
             while not (stop and stop()):
-                batches = self.consumer.poll(timeout_ms=200)
+                batches = self.consumer.poll(timeout_ms=self._poll_timeout_ms())
                 if batches:
                     last_record = time.monotonic()
                     for tp, records in batches.items():
@@ -156,6 +171,8 @@ class KafkaDatasetSink:
                 idle = time.monotonic() - last_record
                 if idle >= self.idle_commit_s:
                     self.commit_all()
+                else:
+                    self.commit_aged()
                 if exit_when_idle_s is not None and idle >= exit_when_idle_s:
                     break
         finally:
@@ -205,3 +222,21 @@ class KafkaDatasetSink:
     def commit_all(self) -> None:
         for files in self.partitions.values():
             files.commit()
+
+    def commit_aged(self) -> None:
+        """Commit each open file whose first record is older than ``max_file_age_s``."""
+        if self.max_file_age_s is None:
+            return
+        now = time.monotonic()
+        for files in self.partitions.values():
+            if files.opened_at is not None and now - files.opened_at >= self.max_file_age_s:
+                files.commit()
+
+    def _poll_timeout_ms(self) -> int:
+        """At most 200 ms, and no longer than the oldest open file may still wait."""
+        timeout = 0.2
+        if self.max_file_age_s is not None:
+            opened = [f.opened_at for f in self.partitions.values() if f.opened_at is not None]
+            if opened:
+                timeout = min(timeout, max(0.0, min(opened) + self.max_file_age_s - time.monotonic()))
+        return int(timeout * 1000)
