@@ -17,7 +17,9 @@ from fastavro.validation import validate
 
 from vpa_stream.cli import main
 from vpa_stream.pipeline import run_backfill
+from vpa_stream.processors.engine import Example
 from vpa_stream.processors.stage import ExampleStage
+from vpa_stream.producers.replay import bars_of
 from vpa_stream.producers.sources.base import SourceOptions
 from vpa_stream.producers.sources.files import FileSource
 from vpa_stream.producers.sources.sample import SampleSource
@@ -25,6 +27,7 @@ from vpa_stream.producers.validate import DeadLetter
 from vpa_stream.schemas.codec import SCHEMA_DIR
 from vpa_stream.schemas.models import Bar
 from vpa_stream.sinks.dataset import SinkOptions
+from vpa_stream.sinks.worker import LocalSink, SinkWorker
 
 
 def tree_digest(root: Path) -> dict[str, str]:
@@ -78,6 +81,29 @@ def test_sink_in_a_child_process_writes_the_same_bytes_as_in_process(tmp_path: P
     run_backfill([SampleSource()], tmp_path / "child", sink_options=options, parallel=True)
     run_backfill([SampleSource()], tmp_path / "local", sink_options=options, parallel=False)
     assert tree_digest(tmp_path / "child") == tree_digest(tmp_path / "local")
+
+
+class _AlternatingSink(SinkWorker):
+    """Sends every other example to the child for encoding, whatever its load."""
+
+    turn = 0
+
+    def child_keeps_up(self) -> bool:
+        self.turn += 1
+        return self.turn % 2 == 0
+
+
+def test_examples_encoded_by_either_process_give_the_same_bytes(tmp_path: Path) -> None:
+    stage = ExampleStage()
+    examples = [e for bar in bars_of([SampleSource()], lambda _: None)
+                if isinstance(e := stage.process_example(bar), Example)]
+    results = []
+    for sink in (_AlternatingSink(tmp_path / "shared"), LocalSink(tmp_path / "local")):
+        for example in examples:
+            sink.accept_example(example)
+        results.append(sink.finish())
+    assert results[0] == results[1] and results[0].written == len(examples)
+    assert tree_digest(tmp_path / "shared") == tree_digest(tmp_path / "local")
 
 
 def test_a_smaller_rerun_removes_the_earlier_runs_extra_files(tmp_path: Path) -> None:

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vpa_stream.processors.config import VPAConfig
-from vpa_stream.processors.stage import Encoded, ExampleStage
+from vpa_stream.processors.engine import Example
+from vpa_stream.processors.stage import ExampleStage
 from vpa_stream.producers.replay import bars_of
 from vpa_stream.producers.sources.base import Source
 from vpa_stream.producers.validate import DeadLetter
@@ -55,8 +56,8 @@ def run_backfill(
 ) -> RunSummary:
     """Build the dataset of ``sources`` into ``out_dir``, replacing an earlier run's files there.
 
-    With ``parallel`` the sink (Avro decode, JSON, files) runs in a child process on the other core; the
-    files are the same bytes as in one process.
+    With ``parallel`` the sink (Avro decode, JSON, files, and Avro encoding while it keeps up) runs in a child
+    process on the other core; the files are the same bytes as in one process.
     """
     started = time.perf_counter()
     summary = RunSummary()
@@ -72,9 +73,9 @@ def run_backfill(
     try:
         for bar in bars_of(sources, dead):
             summary.bars += 1
-            result = stage.process(bar)
-            if isinstance(result, Encoded):
-                sink.accept(result.payload)
+            result = stage.process_example(bar)
+            if isinstance(result, Example):
+                sink.accept_example(result)  # Avro-encoded here or in the sink process, the same bytes
             elif isinstance(result, DeadLetter):
                 dead(result)
             if progress is not None and summary.bars % 2048 == 0:

@@ -42,6 +42,11 @@ class ExampleStage:
         return self.process(bar)
 
     def process(self, bar: Bar) -> Encoded | DeadLetter | None:
+        result = self.process_example(bar)
+        return self.encode(result) if isinstance(result, Example) else result
+
+    def process_example(self, bar: Bar) -> Example | DeadLetter | None:
+        """The example of ``bar`` before Avro encoding (the embedded sink may encode it on another core)."""
         reason = check_bar(bar)
         if reason is not None:
             return DeadLetter("processor", reason, payload_text(bar.to_record()), bar.symbol, bar.timeframe,
@@ -53,8 +58,7 @@ class ExampleStage:
                               bar.close_time)
         if example is None:
             self.warmup += 1
-            return None
-        return self.encode(example)
+        return example
 
     def encode(self, example: Example) -> Encoded:
         return Encoded(example.symbol, example.id, example.close_time, self.codec.encode("example", example.record))

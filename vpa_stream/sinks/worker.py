@@ -1,21 +1,31 @@
-"""The dataset sink behind a pipe: in a child process (decode, JSON and files on the other core) or in-process.
+"""The dataset sink behind a pipe: in a child process (Avro, JSON and files on the other core) or in-process.
 
 Both classes take examples and dead letters in replay order and return the same result, so the files are
 byte-identical either way. The child writes only what the parent sends; if the parent dies (kill -9) the
 child sees the pipe close, drops its open temporary files, and exits: nothing partial gets a final name.
+
+The two processes share the Avro encoding: the parent sends an example's record for the child to encode
+while the child keeps up, and encodes it itself while the child is behind (a batch waits in the outbox).
+Encoding is deterministic, so where it ran never changes a byte.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import pickle
+import queue
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vpa_stream.processors.engine import Example
 from vpa_stream.producers.validate import DeadLetter
+from vpa_stream.schemas.codec import Codec, default_codec
 from vpa_stream.sinks.dataset import DatasetSink, SinkOptions
 
 BATCH = 256
+OUTBOX = 4  # batches queued for the child before the parent blocks
 
 
 @dataclass
@@ -45,11 +55,15 @@ def _abort(sink: DatasetSink) -> None:
 class LocalSink:
     """The sink in this process."""
 
-    def __init__(self, out_dir: Path, options: SinkOptions | None = None) -> None:
-        self.sink = DatasetSink(out_dir, options)
+    def __init__(self, out_dir: Path, options: SinkOptions | None = None, codec: Codec | None = None) -> None:
+        self.sink = DatasetSink(out_dir, options, codec)
+        self.codec = self.sink.codec
 
     def accept(self, payload: bytes) -> None:
         self.sink.accept(payload)
+
+    def accept_example(self, example: Example) -> None:
+        self.sink.accept(self.codec.encode("example", example.record))
 
     def dead_letter(self, letter: DeadLetter) -> None:
         self.sink.dead_letter(letter)
@@ -63,6 +77,7 @@ class LocalSink:
 
 def _serve(conn: Any, out_dir: Path, options: SinkOptions | None) -> None:
     sink = DatasetSink(out_dir, options)
+    codec = sink.codec
     while True:
         try:
             message = conn.recv()
@@ -78,48 +93,92 @@ def _serve(conn: Any, out_dir: Path, options: SinkOptions | None) -> None:
         for kind, item in message:
             if kind == "x":
                 sink.accept(item)
+            elif kind == "r":
+                sink.accept(codec.encode("example", item))
             else:
                 sink.dead_letter(item)
 
 
 class SinkWorker:
-    """The sink in a child process, fed in batches of BATCH records over a pipe."""
+    """The sink in a child process, fed in pickled batches of BATCH items by a sender thread."""
 
-    def __init__(self, out_dir: Path, options: SinkOptions | None = None) -> None:
+    def __init__(self, out_dir: Path, options: SinkOptions | None = None, codec: Codec | None = None) -> None:
         ctx = multiprocessing.get_context("spawn")  # no fork of a process that may hold Arrow threads
         self.conn, child = ctx.Pipe()
         self.process = ctx.Process(target=_serve, args=(child, out_dir, options), daemon=True,
                                    name="vpa-stream-sink")
         self.process.start()
         child.close()
+        self.codec = codec or default_codec()
         self.batch: list[tuple[str, Any]] = []
+        self.outbox: queue.Queue[bytes | None] = queue.Queue(maxsize=OUTBOX)
+        self.send_error: OSError | None = None
+        self.sender = threading.Thread(target=self._send_loop, daemon=True, name="vpa-stream-sink-sender")
+        self.sender.start()
 
-    def _flush(self) -> None:
-        if self.batch:
-            self.conn.send(self.batch)
+    def _send_loop(self) -> None:
+        """Write queued batches to the pipe (the write releases the GIL, so the engine runs meanwhile)."""
+        while True:
+            data = self.outbox.get()
+            if data is None:
+                return
+            if self.send_error is None:
+                try:
+                    self.conn.send_bytes(data)
+                except OSError as exc:  # the child died; keep draining so the parent never blocks on put
+                    self.send_error = exc
+
+    def _put(self, message: Any) -> None:
+        if self.send_error is not None:
+            raise RuntimeError(f"the sink process stopped (exit code {self.process.exitcode}): {self.send_error}")
+        self.outbox.put(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+
+    def _add(self, item: tuple[str, Any]) -> None:
+        self.batch.append(item)
+        if len(self.batch) >= BATCH:
+            self._put(self.batch)
             self.batch = []
 
     def accept(self, payload: bytes) -> None:
-        self.batch.append(("x", payload))
-        if len(self.batch) >= BATCH:
-            self._flush()
+        self._add(("x", payload))
+
+    def accept_example(self, example: Example) -> None:
+        if self.child_keeps_up():
+            self._add(("r", example.record))
+        else:
+            self._add(("x", self.codec.encode("example", example.record)))
+
+    def child_keeps_up(self) -> bool:
+        """No batch waiting for the child: it has time to encode."""
+        return self.outbox.empty()
 
     def dead_letter(self, letter: DeadLetter) -> None:
-        self.batch.append(("d", letter))
-        if len(self.batch) >= BATCH:
-            self._flush()
+        self._add(("d", letter))
 
     def finish(self) -> SinkResult:
-        self._flush()
-        self.conn.send("end")
+        if self.batch:
+            self._put(self.batch)
+            self.batch = []
+        self._put("end")
+        self.outbox.put(None)
+        self.sender.join()
+        if self.send_error is not None:
+            raise RuntimeError(f"the sink process stopped (exit code {self.process.exitcode}): {self.send_error}")
         result: SinkResult = self.conn.recv()
         self.process.join()
         return result
 
     def abort(self) -> None:
+        self.batch = []
+        while True:  # drop what is queued: nothing more is written
+            try:
+                self.outbox.get_nowait()
+            except queue.Empty:
+                break
         try:
-            self.batch = []
-            self.conn.send("abort")
-        except (BrokenPipeError, OSError):
+            self.outbox.put(pickle.dumps("abort"), timeout=5)
+            self.outbox.put(None, timeout=5)
+        except queue.Full:
             pass
+        self.sender.join(timeout=30)
         self.process.join(timeout=30)
