@@ -7,7 +7,6 @@ floats, whatever came before them (DOMAIN §1, purity). Swing pivots are evaluat
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -121,7 +120,7 @@ class Series:
         self.ct.append(bar.close_time)
         self.tr.append(_true_range(bar.high, bar.low, prev_close))
         self.rng.append(bar.high - bar.low)
-        self.iso.append(_iso_utc(bar.close_time))
+        self.iso.append(iso_utc(bar.close_time))
         self.candles.append(None)
         self.analyses.append(None)
         n = len(self.analyses)
@@ -185,7 +184,7 @@ class Series:
             return cached
         d = self.decimals if self.decimals is not None else 2
         rendered: dict[str, object] = {
-            "open_time": _iso_utc(self.ot[pos]),
+            "open_time": iso_utc(self.ot[pos]),
             "close_time": self.iso[pos],
             "open": round(self.o[pos], d),
             "high": round(self.h[pos], d),
@@ -207,13 +206,6 @@ class Series:
         if decimals != self.decimals:
             self.decimals = decimals
             self.candles = [None] * len(self.c)
-
-
-def _iso_utc(ms: int) -> str:
-    """``iso_utc(ms)``; whole seconds through ``time.gmtime``, a third of the cost of building a datetime."""
-    if ms % 1000:
-        return iso_utc(ms)
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms // 1000))
 
 
 def _true_range(high: float, low: float, prev_close: float | None) -> float:
