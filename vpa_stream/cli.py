@@ -104,6 +104,9 @@ def build_parser(defaults: dict[str, Any]) -> argparse.ArgumentParser:
     pr.add_argument("--partitions", type=int, default=6, help="partitions of the topics (default: %(default)s)")
     pr.add_argument("--app-id", default=None, help="consumer group / app id (default: PREFIX + processor)")
     pr.add_argument("--loglevel", default="WARNING", help="worker log level (default: %(default)s)")
+    pr.add_argument("--datadir", default=None,
+                    help="Faust's data directory (default: APP-ID-data under the system temp directory; the "
+                         "state itself lives in the changelog topic)")
     pr.set_defaults(handler=cmd_process)
 
     sk = sub.add_parser("sink", help="write examples from Kafka into rotating JSONL files, exactly once",
@@ -184,7 +187,8 @@ def cmd_process(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
 
     topics = Topics(args.topic_prefix)
     create_topics(args.bootstrap_servers, topics, int(args.partitions))  # Faust needs its source topic to exist
-    app = build_app(args.bootstrap_servers, topics, engine_config(file_data), int(args.partitions), args.app_id)
+    app = build_app(args.bootstrap_servers, topics, engine_config(file_data), int(args.partitions), args.app_id,
+                    datadir=Path(args.datadir) if args.datadir else None)
     run_worker(app, str(args.loglevel).upper())
     return 0
 
@@ -313,6 +317,7 @@ _OPTION_NAMES = [
     "source", "symbols", "symbol", "start", "end", "period", "timeframe", "tz", "session_open", "session_close",
     "out", "max_records", "max_bytes", "bootstrap_servers", "topic_prefix", "partitions", "replication_factor",
     "speed", "group_id", "interval", "idle_commit", "max_file_age", "exit_when_idle", "app_id", "loglevel",
+    "datadir",
 ]
 
 if __name__ == "__main__":

@@ -127,7 +127,8 @@ def test_live_kafka_pipeline_grows_the_dataset_of_the_embedded_backfill(
     create_topics(kafka_bootstrap, topics, PARTITIONS)
     common = ["--bootstrap-servers", kafka_bootstrap, "--topic-prefix", topic_prefix]
     out = tmp_path / "out"
-    stages.append(Stage("process", *common, "--partitions", str(PARTITIONS), log=tmp_path / "process.log"))
+    stages.append(Stage("process", *common, "--partitions", str(PARTITIONS), "--datadir",
+                        str(tmp_path / "process-data"), log=tmp_path / "process.log"))
     # idle commits effectively off: under the live stream the files are committed by age alone
     stages.append(Stage("sink", *common, "--out", str(out), "--idle-commit", "600", log=tmp_path / "sink.log"))
     clock = SimulatedClock(after(bars[199]))

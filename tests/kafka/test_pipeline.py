@@ -71,7 +71,8 @@ def pipeline(kafka_bootstrap: str, topic_prefix: str, tmp_path: Path) -> Iterato
     def start(kind: str, *extra: str) -> Stage:
         common = ["--bootstrap-servers", kafka_bootstrap, "--topic-prefix", topic_prefix]
         if kind == "process":
-            args = ["process", *common, "--partitions", str(PARTITIONS), *extra]
+            args = ["process", *common, "--partitions", str(PARTITIONS),
+                    "--datadir", str(tmp_path / f"process-{len(stages)}-data"), *extra]
         else:
             args = ["sink", *common, "--out", str(tmp_path / "out"), "--idle-commit", "0.5", "--max-records", "300",
                     *extra]

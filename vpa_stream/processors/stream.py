@@ -51,14 +51,22 @@ class BarRing:
         self.table = table
         self.cfg = cfg
         self.heads: dict[tuple[str, str], int] = {}
+        self._timeframes: dict[str, list[str]] = {}  # read-through cache of the table's timeframe lists
+        self._capacity: dict[str, int] = {}
 
     def capacity(self, timeframe: str) -> int:
         """Twice the history: a bar redelivered after a crash still finds a full history before it."""
-        return 2 * history_bars(self.cfg, timeframe)
+        cap = self._capacity.get(timeframe)
+        if cap is None:
+            cap = self._capacity[timeframe] = 2 * history_bars(self.cfg, timeframe)
+        return cap
 
     def timeframes(self, symbol: str) -> list[str]:
-        raw = self.table.get(f"{symbol}|timeframes".encode())
-        return bytes(raw).decode().split(",") if raw else []
+        tfs = self._timeframes.get(symbol)
+        if tfs is None:
+            raw = self.table.get(f"{symbol}|timeframes".encode())
+            tfs = self._timeframes[symbol] = bytes(raw).decode().split(",") if raw else []
+        return tfs
 
     def _slots(self, symbol: str, timeframe: str) -> list[tuple[int, bytes]]:
         out = []
@@ -81,7 +89,8 @@ class BarRing:
     def append(self, bar: Bar, payload: bytes) -> None:
         tfs = self.timeframes(bar.symbol)
         if bar.timeframe not in tfs:
-            self.table[f"{bar.symbol}|timeframes".encode()] = ",".join([*tfs, bar.timeframe]).encode()
+            tfs = self._timeframes[bar.symbol] = [*tfs, bar.timeframe]
+            self.table[f"{bar.symbol}|timeframes".encode()] = ",".join(tfs).encode()
         seq = self.head(bar.symbol, bar.timeframe)
         slot = seq % self.capacity(bar.timeframe)
         self.table[f"{bar.symbol}|{bar.timeframe}|{slot}".encode()] = seq.to_bytes(8, "big") + payload
@@ -96,6 +105,7 @@ class BarRing:
 
     def forget(self) -> None:
         self.heads.clear()
+        self._timeframes.clear()
 
 
 class StreamProcessor:
