@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vpa_stream.memory import peak_rss_mb
 from vpa_stream.processors.config import VPAConfig
 from vpa_stream.processors.engine import Example
 from vpa_stream.processors.stage import ExampleStage
@@ -29,6 +30,7 @@ class RunSummary:
     duplicates: int = 0
     files: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    peak_rss_mb: float = 0.0  # the largest process of the run (the sink's child process included)
 
     @property
     def bars_per_second(self) -> float:
@@ -43,6 +45,7 @@ class RunSummary:
             f"files          {len(self.files)}",
             f"seconds        {self.seconds:.2f}",
             f"bars/s         {self.bars_per_second:,.0f}",
+            f"peak memory    {self.peak_rss_mb:,.0f} MB (largest process)",
         ]
 
 
@@ -89,6 +92,7 @@ def run_backfill(
     summary.duplicates = done.duplicates
     summary.files = done.files
     summary.seconds = time.perf_counter() - started
+    summary.peak_rss_mb = max(peak_rss_mb(), done.peak_rss_mb)
     if progress is not None:
         progress(summary.bars % 2048)
     return summary

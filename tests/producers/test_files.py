@@ -10,7 +10,7 @@ import pytest
 from tests.realdata import package_file
 from vpa_stream.producers.replay import bars_of
 from vpa_stream.producers.sources.base import SourceOptions
-from vpa_stream.producers.sources.files import FileSource
+from vpa_stream.producers.sources.files import PROBE_ROWS, FileSource
 from vpa_stream.producers.sources.sample import SampleSource
 
 
@@ -46,3 +46,18 @@ def test_start_and_end_bound_a_streamed_file(tmp_path: Path) -> None:
     per_symbol_files(tmp_path, "parquet", reverse=False)
     got = bars(FileSource(tmp_path, "parquet", SourceOptions(symbols=("IBM",), start="2005-01-01", end="2005-12-31")))
     assert len(got) == 252 and {g[0] for g in got} == {"IBM"}
+
+
+def test_a_parquet_file_sorted_within_each_batch_but_not_across_them_is_loaded_whole(tmp_path: Path) -> None:
+    """The sortedness probe reads batch by batch; a file whose second batch starts before the first ended must
+    not stream (it would emit out-of-order bars), and still gives every bar in order."""
+    per_symbol_files(tmp_path, "parquet", reverse=False)
+    ibm = pd.read_parquet(tmp_path / "IBM.parquet")
+    half = PROBE_ROWS + 100
+    shuffled = pd.concat([ibm.iloc[half:], ibm.iloc[:half]])  # each part ascending, the whole not
+    (tmp_path / "IBM.parquet").unlink()
+    shuffled.to_parquet(tmp_path / "IBM.parquet", index=False, row_group_size=PROBE_ROWS)
+    source = FileSource(tmp_path, "parquet", SourceOptions(symbols=("IBM",)))
+    assert source._sorted_single_symbol_time_column(tmp_path / "IBM.parquet") is None
+    got = bars(source)
+    assert [g[1] for g in got] == sorted(g[1] for g in got) and len(got) == len(ibm)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vpa_stream.memory import peak_rss_mb
 from vpa_stream.processors.engine import Example
 from vpa_stream.producers.validate import DeadLetter
 from vpa_stream.schemas.codec import Codec, default_codec
@@ -34,11 +35,12 @@ class SinkResult:
     duplicates: int = 0
     dead_letters: int = 0
     files: list[str] = field(default_factory=list)
+    peak_rss_mb: float = 0.0  # of the process the sink ran in
 
 
 def _result(sink: DatasetSink) -> SinkResult:
     return SinkResult(sink.written, sink.duplicates, sink.dead_letters,
-                      [f.name for f in sink.examples.completed + sink.dead.completed])
+                      [f.name for f in sink.examples.completed + sink.dead.completed], peak_rss_mb())
 
 
 def _finish(sink: DatasetSink) -> SinkResult:

@@ -21,6 +21,7 @@ from vpa_stream.producers.sources.base import (
 
 TIME_COLUMNS = ("timestamp", "datetime", "date", "time")
 CHUNK_ROWS = 256
+PROBE_ROWS = 1024
 
 
 class FileSource(Source):
@@ -94,13 +95,24 @@ class FileSource(Source):
         time_col = next((lower[c] for c in TIME_COLUMNS if c in lower), None)
         if time_col is None:
             return None
-        if self.fmt == "parquet":
-            raw = pq.read_table(path, columns=[time_col]).column(0).to_pandas()
+        if self.fmt == "parquet":  # batch by batch, as _chunks will read it: not the whole column at once
+            parquet = pq.ParquetFile(path, pre_buffer=False)
+            raws: Iterator[pd.Series] = (b.column(0).to_pandas() for b in parquet.iter_batches(
+                batch_size=PROBE_ROWS, columns=[time_col], use_threads=False))
         else:
-            raw = pd.read_csv(path, usecols=[time_col])[time_col]
-        times = parse_times(raw)
-        if times.isna().any() or not times.is_monotonic_increasing:
-            return None
+            raws = iter([pd.read_csv(path, usecols=[time_col])[time_col]])
+        last = None
+        for raw in raws:
+            times = parse_times(raw)
+            if times.isna().any() or not times.is_monotonic_increasing:
+                return None
+            if len(times):
+                try:
+                    if last is not None and times.iloc[0] < last:
+                        return None
+                except TypeError:  # naive in one batch, UTC in another: not streamable
+                    return None
+                last = times.iloc[-1]
         return time_col
 
     def _chunks(self, path: Path) -> Iterator[pd.DataFrame]:

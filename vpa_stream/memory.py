@@ -1,0 +1,23 @@
+"""Peak resident memory of this process, for run summaries and benchmarks."""
+
+from __future__ import annotations
+
+import resource
+import sys
+from pathlib import Path
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set in MB.
+
+    Linux: ``VmHWM`` of /proc/self/status, which counts only this program. ``getrusage().ru_maxrss`` is not
+    used there because a child started by fork + exec inherits its parent's high-water mark at exec, so a
+    small child of a big parent would report the parent's peak.
+    """
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KB elsewhere
