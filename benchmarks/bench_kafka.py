@@ -5,10 +5,11 @@ Method, all on this machine (broker and every stage share its cores):
    consumed back by one consumer; the rate is messages / (first send .. last receive).
 2. pipeline: one ``vpa-stream process`` worker and one ``vpa-stream sink`` run as processes; the bars are
    replayed (as fast as possible) and the clock stops when the sink's files hold every expected example.
-   Rate = bars / (replay start .. last example durable on disk).
+   Rate = bars / (replay start .. last example durable on disk). Beside it, the CPU time the worker and the
+   sink processes used per bar (from /proc), which says where the two cores went.
 Data: bokeh-sampledata AAPL/MSFT/IBM daily tiled into more symbols (AAPL_0, AAPL_1, ...) over the same dates.
 
-    python benchmarks/bench_kafka.py [--bars 50000] [--bootstrap-servers HOST:PORT]
+    python benchmarks/bench_kafka.py [--bars 50000] [--runs 3] [--bootstrap-servers HOST:PORT]
 (without --bootstrap-servers or KAFKA_BOOTSTRAP_SERVERS it starts scripts/kafka-local and stops it after)
 """
 
@@ -69,7 +70,13 @@ def raw_rate(bootstrap: str, payloads: list[bytes]) -> float:
     return len(payloads) / seconds
 
 
-def pipeline_rate(bootstrap: str, bars: list, expected: int, workdir: Path) -> tuple[float, float]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a live process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pipeline_rate(bootstrap: str, bars: list, expected: int, workdir: Path) -> dict[str, float]:
     from vpa_stream.producers.kafka_replay import BarPublisher, make_producer
     from vpa_stream.schemas.topics import Topics, create_topics
 
@@ -79,7 +86,8 @@ def pipeline_rate(bootstrap: str, bars: list, expected: int, workdir: Path) -> t
     out = workdir / "out"
     common = ["--bootstrap-servers", bootstrap, "--topic-prefix", prefix]
     procs = [
-        subprocess.Popen([sys.executable, "-m", "vpa_stream.cli", "process", *common, "--partitions", "6"],
+        subprocess.Popen([sys.executable, "-m", "vpa_stream.cli", "process", *common, "--partitions", "6",
+                          "--datadir", str(workdir / "processor-data")],
                          stdout=subprocess.DEVNULL, stderr=open(workdir / "process.log", "wb")),  # noqa: SIM115
         subprocess.Popen([sys.executable, "-m", "vpa_stream.cli", "sink", *common, "--out", str(out),
                           "--max-records", "5000", "--idle-commit", "0.3"],
@@ -87,6 +95,7 @@ def pipeline_rate(bootstrap: str, bars: list, expected: int, workdir: Path) -> t
     ]
     time.sleep(10)  # both consumers join their groups before the first bar
     publisher = BarPublisher(make_producer(bootstrap), topics)
+    cpu_before = [cpu_seconds(p.pid) for p in procs]
     started = time.perf_counter()
     for bar in bars:
         publisher.bar(bar)
@@ -98,16 +107,19 @@ def pipeline_rate(bootstrap: str, bars: list, expected: int, workdir: Path) -> t
             break
         time.sleep(0.05)
     seconds = time.perf_counter() - started
+    worker_cpu, sink_cpu = (cpu_seconds(p.pid) - before for p, before in zip(procs, cpu_before, strict=True))
     for p in procs:
         p.terminate()
         p.wait(60)
-    return len(bars) / seconds, len(bars) / replay_s
+    return {"pipeline_bars_per_s": len(bars) / seconds, "replay_send_bars_per_s": len(bars) / replay_s,
+            "worker_cpu_us_per_bar": worker_cpu / len(bars) * 1e6, "sink_cpu_us_per_bar": sink_cpu / len(bars) * 1e6}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bars", type=int, default=50_000)
     parser.add_argument("--bootstrap-servers", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
+    parser.add_argument("--runs", type=int, default=1, help="repeat raw + pipeline this many times")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     started_broker = False
@@ -125,15 +137,22 @@ def main() -> None:
         payloads = [codec.encode("bar", b.to_record()) for b in bars]
         stage = ExampleStage()
         expected = sum(isinstance(stage.process(b), Encoded) for b in bars)
-        raw = raw_rate(bootstrap, payloads)
-        with tempfile.TemporaryDirectory(prefix="vpa-kbench-") as tmp:
-            e2e, replay_rate = pipeline_rate(bootstrap, bars, expected, Path(tmp))
+        runs = []
+        for _ in range(args.runs):
+            load = os.getloadavg()[0]  # another job on the machine shows here: the stages share its cores
+            raw = raw_rate(bootstrap, payloads)
+            with tempfile.TemporaryDirectory(prefix="vpa-kbench-") as tmp:
+                pipeline = pipeline_rate(bootstrap, bars, expected, Path(tmp))
+            run = {"load_avg_1min_before": round(load, 2), "raw_produce_consume_msgs_per_s": round(raw)}
+            run.update({k: round(v) for k, v in pipeline.items()})
+            runs.append(run)
+            if not args.json:
+                print("\n".join(f"{k:32} {v:,}" for k, v in run.items()) + "\n", flush=True)
     finally:
         if started_broker:
             subprocess.run([str(ROOT / "scripts" / "kafka-local"), "stop"], capture_output=True, check=False)
-    result = {"bars": len(bars), "examples": expected, "raw_produce_consume_msgs_per_s": round(raw),
-              "pipeline_bars_per_s": round(e2e), "replay_send_bars_per_s": round(replay_rate)}
-    print(json.dumps(result, indent=1) if args.json else "\n".join(f"{k:32} {v:,}" for k, v in result.items()))
+    result = {"bars": len(bars), "examples": expected, "runs": runs}
+    print(json.dumps(result, indent=1) if args.json else f"{len(bars):,} bars, {expected:,} examples per run")
 
 
 if __name__ == "__main__":
