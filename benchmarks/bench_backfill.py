@@ -65,7 +65,7 @@ def write_tiles(directory: Path, bars: int, symbols: int) -> int:
     return written
 
 
-def run(bars: int, symbols: int) -> dict[str, float]:
+def run(bars: int, symbols: int, extra: list[str]) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="vpa-bench-") as tmp:
         src = Path(tmp, "in")
         src.mkdir()
@@ -73,7 +73,7 @@ def run(bars: int, symbols: int) -> dict[str, float]:
         out = Path(tmp, "out")
         started = time.perf_counter()
         proc = subprocess.run([sys.executable, "-m", "vpa_stream.cli", "backfill", "--source", f"parquet:{src}",
-                               "--out", str(out), "--no-progress"], capture_output=True, text=True, check=True)
+                               "--out", str(out), "--no-progress", *extra], capture_output=True, text=True, check=True)
         seconds = time.perf_counter() - started
         # the run's own figure: VmHWM of its largest process (ru_maxrss of a child would include this
         # harness's high-water mark, inherited at exec)
@@ -93,9 +93,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000])
     parser.add_argument("--symbols", type=int, default=40, help="symbols (files); histories grow with size")
+    parser.add_argument("--single-process", action="store_true", help="run the sink in the main process too")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    results = [run(n, args.symbols) for n in args.sizes]
+    results = [run(n, args.symbols, ["--single-process"] if args.single_process else []) for n in args.sizes]
     if args.json:
         print(json.dumps(results, indent=1))
         return
