@@ -154,8 +154,8 @@ def build_app(bootstrap: str, topics: Topics, cfg: VPAConfig | None = None, part
     producer = BatchProducer(app)
     app.vpa_processor = processor  # type: ignore[attr-defined]
 
-    @app.on_partitions_revoked.connect
-    async def on_revoked(app: Any, revoked: Any, **kwargs: Any) -> None:
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # mode types want a union mypy cannot match
+    async def on_revoked(app: Any, *args: Any, **kwargs: Any) -> None:  # (app, revoked, signal=...)
         processor.forget()  # the table is the truth: engines are rebuilt from it on next use
 
     @app.agent(bars)
