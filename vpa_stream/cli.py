@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from vpa_stream import __version__
+from vpa_stream.memory import relax_gc
 from vpa_stream.producers.sources.base import Session, Source, SourceError, SourceOptions
 from vpa_stream.schemas.models import UnknownTimeframeError, normalise_timeframe
 from vpa_stream.schemas.topics import DEFAULT_BOOTSTRAP, KafkaSetupError
@@ -287,6 +288,8 @@ def _progress(args: argparse.Namespace, desc: str = "backfill") -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if argv is None:  # run as the program (not called from Python code): the process is ours to tune
+        relax_gc()
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         pre = argparse.ArgumentParser(add_help=False)

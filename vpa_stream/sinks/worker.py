@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vpa_stream.memory import peak_rss_mb
+from vpa_stream.memory import peak_rss_mb, relax_gc
 from vpa_stream.processors.engine import Example
 from vpa_stream.producers.validate import DeadLetter
 from vpa_stream.schemas.codec import Codec, default_codec
@@ -78,6 +78,7 @@ class LocalSink:
 
 
 def _serve(conn: Any, out_dir: Path, options: SinkOptions | None) -> None:
+    relax_gc()
     sink = DatasetSink(out_dir, options)
     codec = sink.codec
     while True:
