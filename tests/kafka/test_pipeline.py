@@ -43,9 +43,9 @@ def embedded_sample(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
 class Stage:
     """A ``vpa-stream`` subcommand in its own process."""
 
-    def __init__(self, *args: str, log: Path) -> None:
+    def __init__(self, *args: str, log: Path, module: str = "vpa_stream.cli") -> None:
         self.log = log
-        self.proc = subprocess.Popen([sys.executable, "-m", "vpa_stream.cli", *args], stdin=subprocess.DEVNULL,
+        self.proc = subprocess.Popen([sys.executable, "-m", module, *args], stdin=subprocess.DEVNULL,
                                      stdout=open(log, "ab"), stderr=subprocess.STDOUT,  # noqa: SIM115
                                      env=dict(os.environ, PYTHONUNBUFFERED="1"))
 
@@ -68,7 +68,7 @@ def pipeline(kafka_bootstrap: str, topic_prefix: str, tmp_path: Path) -> Iterato
     create_topics(kafka_bootstrap, topics, PARTITIONS)
     stages: list[Stage] = []
 
-    def start(kind: str, *extra: str) -> Stage:
+    def start(kind: str, *extra: str, module: str = "vpa_stream.cli") -> Stage:
         common = ["--bootstrap-servers", kafka_bootstrap, "--topic-prefix", topic_prefix]
         if kind == "process":
             args = ["process", *common, "--partitions", str(PARTITIONS),
@@ -76,7 +76,7 @@ def pipeline(kafka_bootstrap: str, topic_prefix: str, tmp_path: Path) -> Iterato
         else:
             args = ["sink", *common, "--out", str(tmp_path / "out"), "--idle-commit", "0.5", "--max-records", "300",
                     *extra]
-        stage = Stage(*args, log=tmp_path / f"{kind}-{len(stages)}.log")
+        stage = Stage(*args, log=tmp_path / f"{kind}-{len(stages)}.log", module=module)
         stages.append(stage)
         return stage
 
@@ -138,6 +138,24 @@ def test_kill_9_of_the_processor_mid_backfill_loses_and_duplicates_nothing(
     time.sleep(3)
     sink.stop()
     assert dataset(pipeline["out"]) == embedded_sample
+
+
+def test_a_failed_produce_stops_the_worker_before_its_batch_is_committed(pipeline: dict) -> None:
+    """Faust acks a batch however the agent's body ends; a produce error must end the worker instead, so the
+    restarted worker is given the failed batch again (nothing lost, and the state rebuilt from the changelog)."""
+    embedded = pipeline["tmp"] / "embedded-ibm"
+    run_backfill([SampleSource(SourceOptions(symbols=("IBM",)))], embedded)
+    expected = dataset(embedded)
+    flaky = pipeline["start"]("process", module="tests.kafka.flaky_worker")
+    sink = pipeline["start"]("sink")
+    pipeline["replay"](("IBM",))
+    assert flaky.proc.wait(120) == 1
+    assert "processor batch failed" in flaky.log.read_text()
+    pipeline["start"]("process")
+    wait_for_lines(pipeline["out"], len(expected))
+    time.sleep(3)
+    sink.stop()
+    assert dataset(pipeline["out"]) == expected
 
 
 def test_kill_9_of_the_sink_mid_backfill_loses_and_duplicates_nothing(

@@ -16,16 +16,23 @@ path. The at-least-once order is kept by waiting, per batch:
     4. only then let ``take_events`` ack the batch's events, so a committed offset never covers a bar whose
        changelog record or example is not durable. A crash before 4 redelivers the batch: the bars find
        themselves in the ring and recompute the same examples, which the sink drops by id.
+
+If anything fails in 1-3 (a produce error, a bug), the worker stops at once with exit code 1 (``fail_stop``):
+``take_events`` acks a batch's events however its body ends, and Faust commits acked offsets, so an exception
+let through would commit bars whose outputs were never written, and leave in the local store ring writes the
+changelog never got. A crash is the path that is tested to lose nothing: the restarted worker rebuilds its
+state from the changelog and is given the batch again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import tempfile
 from collections.abc import Iterator, MutableMapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from vpa_stream.processors.config import VPAConfig
 from vpa_stream.processors.stage import Encoded
@@ -113,10 +120,17 @@ class BatchProducer:
                 if batch.append(key=key, value=value, timestamp=None) is None:  # full: send it, start another
                     futures.append(await producer.send_batch(batch, topic, partition=partition))
                     batch = producer.create_batch()
-                    if batch.append(key=key, value=value, timestamp=None) is None:
-                        raise ValueError(f"a record of {len(value)} bytes does not fit a batch for {topic}")
+                    batch.append(key=key, value=value, timestamp=None)  # an empty batch takes any record
             futures.append(await producer.send_batch(batch, topic, partition=partition))
         await asyncio.gather(*futures)
+
+
+def fail_stop(exc: BaseException) -> NoReturn:
+    """End the worker process now, before Faust can ack (and commit) the batch that failed."""
+    log.critical("processor batch failed, stopping the worker so the batch is redelivered: %s: %s",
+                 type(exc).__name__, exc, exc_info=exc)
+    logging.shutdown()
+    os._exit(1)
 
 
 def build_app(bootstrap: str, topics: Topics, cfg: VPAConfig | None = None, partitions: int = 6,
@@ -162,18 +176,23 @@ def build_app(bootstrap: str, topics: Topics, cfg: VPAConfig | None = None, part
     async def process(stream: Any) -> None:
         changelog = table.changelog_topic.get_topic_name()
         async for events in stream.take_events(batch_max_bars, within=batch_within_s):
-            out: list[tuple[str, int | None, bytes, bytes]] = []
-            for event in events:
-                writes.partition = event.message.partition
-                result = processor.process(bytes(event.value))
-                if isinstance(result, Encoded):
-                    out.append((topics.examples, None, result.key.encode(), result.payload))
-                elif isinstance(result, DeadLetter):
-                    out.append((topics.dead_letters, None, result.symbol.encode(),
-                                codec.encode("dead_letter", result.to_record())))
-            records = [(changelog, partition, key, value) for partition, key, value in writes.pending]
-            writes.pending.clear()
-            await producer.send_and_wait(records + out)
+            try:
+                out: list[tuple[str, int | None, bytes, bytes]] = []
+                for event in events:
+                    writes.partition = event.message.partition
+                    result = processor.process(bytes(event.value))
+                    if isinstance(result, Encoded):
+                        out.append((topics.examples, None, result.key.encode(), result.payload))
+                    elif isinstance(result, DeadLetter):
+                        out.append((topics.dead_letters, None, result.symbol.encode(),
+                                    codec.encode("dead_letter", result.to_record())))
+                records = [(changelog, partition, key, value) for partition, key, value in writes.pending]
+                await producer.send_and_wait(records + out)
+                writes.pending.clear()
+            except asyncio.CancelledError:  # a stop or a rebalance: Faust waits for the batch, never cancels it
+                raise
+            except Exception as exc:  # any failure: stop before the batch is acked
+                fail_stop(exc)
 
     return app
 
