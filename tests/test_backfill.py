@@ -27,7 +27,7 @@ from vpa_stream.producers.validate import DeadLetter
 from vpa_stream.schemas.codec import SCHEMA_DIR
 from vpa_stream.schemas.models import Bar
 from vpa_stream.sinks.dataset import SinkOptions
-from vpa_stream.sinks.worker import LocalSink, SinkWorker
+from vpa_stream.sinks.worker import LocalSink, SinkProcessError, SinkWorker
 
 
 def tree_digest(root: Path) -> dict[str, str]:
@@ -105,6 +105,17 @@ def test_examples_encoded_by_either_process_give_the_same_bytes(tmp_path: Path) 
     shared, local = ((r.written, r.duplicates, r.dead_letters, r.files) for r in results)
     assert shared == local and shared[0] == len(examples)
     assert tree_digest(tmp_path / "shared") == tree_digest(tmp_path / "local")
+
+
+def test_a_failure_in_the_sink_process_is_reported_with_its_cause_and_leaves_no_file(tmp_path: Path) -> None:
+    sink = _AlternatingSink(tmp_path / "out")
+    sink.turn = 1  # the first example goes to the child, which cannot encode it
+    sink.accept_example(Example("X|1d|2000-01-03T21:00:00Z", "X", "1d", 946933200000, {"id": "X|1d|2000"}))
+    with pytest.raises(SinkProcessError, match=r"the sink process failed: .*Error"):
+        sink.finish()
+    sink.abort()
+    assert not sink.process.is_alive()
+    assert [p.name for p in (tmp_path / "out").iterdir() if p.name != "manifest.json"] == []
 
 
 def test_a_smaller_rerun_removes_the_earlier_runs_extra_files(tmp_path: Path) -> None:

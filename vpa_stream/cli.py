@@ -15,6 +15,7 @@ from vpa_stream.producers.sources.base import Session, Source, SourceError, Sour
 from vpa_stream.schemas.models import UnknownTimeframeError, normalise_timeframe
 from vpa_stream.schemas.topics import DEFAULT_BOOTSTRAP, KafkaSetupError
 from vpa_stream.settings import SettingsError, engine_config, load_file, option_defaults
+from vpa_stream.sinks.worker import SinkProcessError
 
 EXIT_USAGE = 2
 
@@ -288,8 +289,7 @@ def _progress(args: argparse.Namespace, desc: str = "backfill") -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    if argv is None:  # run as the program (not called from Python code): the process is ours to tune
-        relax_gc()
+    own_process = argv is None  # run as the program, not called from Python code: the process is ours to tune
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         pre = argparse.ArgumentParser(add_help=False)
@@ -304,11 +304,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not getattr(args, "handler", None) or (args.command == "topics" and not args.topics_command):
             parser.print_help(sys.stderr)
             return EXIT_USAGE
+        if own_process and args.command == "backfill":  # not the long-running asyncio ones (cycles to collect)
+            relax_gc()
         return int(args.handler(args, file_data))
     except (UsageError, SettingsError) as exc:
         print(f"vpa-stream: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except (SourceError, KafkaSetupError) as exc:
+    except (SourceError, KafkaSetupError, SinkProcessError) as exc:
         print(f"vpa-stream: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

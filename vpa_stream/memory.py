@@ -1,4 +1,4 @@
-"""Peak resident memory of this process, for run summaries and benchmarks."""
+"""Process memory: the peak resident set (for run summaries and benchmarks) and the collector's tuning."""
 
 from __future__ import annotations
 
@@ -30,7 +30,8 @@ def relax_gc(young: int = 50_000) -> None:
     Every example is a tree of a few hundred fresh dicts, lists and strings with no cycles: reference counting
     frees them, and the collector's default young-generation threshold (700 allocations) makes it walk them
     every few examples for nothing (about 4% of a backfill). Objects alive now (modules, schemas) are moved
-    out of its sight too.
+    out of its sight too. For batch runs (backfill, its sink process), not the long-running asyncio commands,
+    whose futures and tracebacks do form cycles.
     """
     gc.freeze()
     gc.set_threshold(young, 20, 20)

@@ -145,13 +145,17 @@ def datetime_to_ms(dt: datetime) -> int:
     return (delta.days * 86400 + delta.seconds) * 1000 + delta.microseconds // 1000
 
 
+_YEAR_10000_MS = 253_402_300_800_000  # gmtime would render 10000-01-01, which sorts before 9999 as a string
+
+
 def iso_utc(ms: int) -> str:
     """Render an epoch-ms instant as ``2013-03-01T21:00:00Z`` (seconds precision unless sub-second).
 
     Whole seconds go through ``time.gmtime``, a third of the cost of building a datetime (the engine renders
-    every bar's times); ``gmtime`` covers 1970 onwards here, earlier instants take the datetime path.
+    every bar's times). ``gmtime`` covers 1970 to 9999 here; other instants take the datetime path, which
+    raises past 9999.
     """
-    if ms % 1000 == 0 and ms >= 0:
+    if ms % 1000 == 0 and 0 <= ms < _YEAR_10000_MS:
         return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms // 1000))
     dt = _EPOCH + timedelta(milliseconds=ms)
     if ms % 1000:

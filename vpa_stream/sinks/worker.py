@@ -79,9 +79,29 @@ class LocalSink:
         _abort(self.sink)
 
 
+class SinkProcessError(RuntimeError):
+    """The sink's child process failed; ``cause`` is what it reported (or how it ended)."""
+
+    def __init__(self, cause: str) -> None:
+        super().__init__(f"the sink process failed: {cause}")
+        self.cause = cause
+
+
 def _serve(conn: Any, out_dir: Path, options: SinkOptions | None) -> None:
     relax_gc()
     sink = DatasetSink(out_dir, options)
+    try:
+        _serve_batches(conn, sink)
+    except Exception as exc:  # tell the parent why, then leave no partial file under a final name
+        _abort(sink)
+        try:
+            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+        except OSError:
+            pass
+        raise SystemExit(1) from exc
+
+
+def _serve_batches(conn: Any, sink: DatasetSink) -> None:
     codec = sink.codec
     while True:
         try:
@@ -107,14 +127,14 @@ def _serve(conn: Any, out_dir: Path, options: SinkOptions | None) -> None:
 class SinkWorker:
     """The sink in a child process, fed in pickled batches of BATCH items by a sender thread."""
 
-    def __init__(self, out_dir: Path, options: SinkOptions | None = None, codec: Codec | None = None) -> None:
+    def __init__(self, out_dir: Path, options: SinkOptions | None = None) -> None:
         ctx = multiprocessing.get_context("spawn")  # no fork of a process that may hold Arrow threads
         self.conn, child = ctx.Pipe()
         self.process = ctx.Process(target=_serve, args=(child, out_dir, options), daemon=True,
                                    name="vpa-stream-sink")
         self.process.start()
         child.close()
-        self.codec = codec or default_codec()
+        self.codec = default_codec()  # the child's codec too: either process encodes the same bytes
         self.batch: list[tuple[str, Any]] = []
         self.outbox: queue.Queue[bytes | None] = queue.Queue(maxsize=OUTBOX)
         self.send_error: OSError | None = None
@@ -133,9 +153,21 @@ class SinkWorker:
                 except OSError as exc:  # the child died; keep draining so the parent never blocks on put
                     self.send_error = exc
 
+    def _failure(self) -> SinkProcessError:
+        """The child's own account of its failure when it sent one, else how it ended."""
+        try:
+            if self.conn.poll(1.0):
+                message = self.conn.recv()
+                if isinstance(message, tuple) and message[:1] == ("error",):
+                    return SinkProcessError(str(message[1]))
+        except (EOFError, OSError):
+            pass
+        self.process.join(timeout=5)
+        return SinkProcessError(f"exit code {self.process.exitcode} ({self.send_error or 'pipe closed'})")
+
     def _put(self, message: Any) -> None:
         if self.send_error is not None:
-            raise RuntimeError(f"the sink process stopped (exit code {self.process.exitcode}): {self.send_error}")
+            raise self._failure()
         self.outbox.put(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
 
     def _add(self, item: tuple[str, Any]) -> None:
@@ -171,8 +203,13 @@ class SinkWorker:
         self.outbox.put(None)
         self.sender.join()
         if self.send_error is not None:
-            raise RuntimeError(f"the sink process stopped (exit code {self.process.exitcode}): {self.send_error}")
-        result: SinkResult = self.conn.recv()
+            raise self._failure()
+        try:
+            result = self.conn.recv()
+        except (EOFError, OSError):
+            raise self._failure() from None
+        if not isinstance(result, SinkResult):
+            raise SinkProcessError(str(result[1]) if isinstance(result, tuple) else repr(result))
         self.process.join()
         return result
 
@@ -188,5 +225,10 @@ class SinkWorker:
             self.outbox.put(None, timeout=5)
         except queue.Full:
             pass
-        self.sender.join(timeout=30)
-        self.process.join(timeout=30)
+        self.sender.join(timeout=10)
+        self.process.join(timeout=10)
+        if self.process.is_alive():  # hung or stopped: it must not outlive us holding temporary files
+            self.process.terminate()
+            self.process.join(timeout=5)
+            if self.process.is_alive():
+                self.process.kill()

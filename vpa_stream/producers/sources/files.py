@@ -95,7 +95,7 @@ class FileSource(Source):
         time_col = next((lower[c] for c in TIME_COLUMNS if c in lower), None)
         if time_col is None:
             return None
-        if self.fmt == "parquet":  # batch by batch, as _chunks will read it: not the whole column at once
+        if self.fmt == "parquet":  # batch by batch, never the whole column at once (it stays resident)
             parquet = pq.ParquetFile(path, pre_buffer=False)
             raws: Iterator[pd.Series] = (b.column(0).to_pandas() for b in parquet.iter_batches(
                 batch_size=PROBE_ROWS, columns=[time_col], use_threads=False))
