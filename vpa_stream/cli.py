@@ -107,7 +107,7 @@ def build_parser(defaults: dict[str, Any]) -> argparse.ArgumentParser:
     pr.add_argument("--app-id", default=None, help="consumer group / app id (default: PREFIX + processor)")
     pr.add_argument("--loglevel", default="WARNING", help="worker log level (default: %(default)s)")
     pr.add_argument("--datadir", default=None,
-                    help="Faust's data directory (default: APP-ID-data under the system temp directory; the "
+                    help="Faust's data directory (default: vpa-stream/APP-ID-data under the system temp directory; the "
                          "state itself lives in the changelog topic)")
     pr.set_defaults(handler=cmd_process)
 

@@ -194,19 +194,31 @@ def test_only_closed_bars_are_emitted_each_once_shortly_after_the_close() -> Non
     assert len(market.calls) < 1.3 * 100  # about one poll per session (holidays cost a few retries)
 
 
+class RecordingOutput:
+    """A live output that keeps the emitted bars and fails on any dead letter."""
+
+    def __init__(self) -> None:
+        self.emitted: list[Bar] = []
+
+    def warm(self, bar: Bar) -> None: ...
+
+    def bar(self, bar: Bar) -> None:
+        self.emitted.append(bar)
+
+    def dead_letter(self, letter: DeadLetter) -> None:
+        raise AssertionError(letter)
+
+    def commit(self) -> None: ...
+
+
 def test_polls_in_the_middle_of_sessions_never_take_the_forming_bar() -> None:
     clock = SimulatedClock(after(IBM[99], 20))
     market = SimulatedMarket(IBM[:200], clock)
-    emitted: list[Bar] = []
-
-    class Sink:
-        def warm(self, bar: Bar) -> None: ...
-        def bar(self, bar: Bar) -> None: emitted.append(bar)
-        def dead_letter(self, letter: DeadLetter) -> None: raise AssertionError(letter)
-        def commit(self) -> None: ...
+    sink = RecordingOutput()
+    emitted = sink.emitted
 
     options = LiveOptions(grace_s=20 * 3600, warmup_span_ms=OPTIONS.warmup_span_ms)  # polls at noon, next day
-    LivePoller(["IBM"], "1d", Sink(), clock, market.download, options=options).run(until_ms=after(IBM[199], 20))
+    LivePoller(["IBM"], "1d", sink, clock, market.download, options=options).run(until_ms=after(IBM[199], 20))
     assert emitted == AS_SERVED[:200]
     assert market.partial_served >= 75  # every poll on a session day (a Friday's falls on Saturday)
 
@@ -215,17 +227,12 @@ def test_a_provider_outage_backs_off_exponentially_and_loses_nothing(caplog: pyt
     clock = SimulatedClock(after(IBM[99]))
     outage = outage_over(120, 140)
     market = SimulatedMarket(IBM[:200], clock, outages=[outage])
-    emitted: list[Bar] = []
-
-    class Sink:
-        def warm(self, bar: Bar) -> None: ...
-        def bar(self, bar: Bar) -> None: emitted.append(bar)
-        def dead_letter(self, letter: DeadLetter) -> None: raise AssertionError(letter)
-        def commit(self) -> None: ...
+    sink = RecordingOutput()
+    emitted = sink.emitted
 
     options = LiveOptions(backoff_base_s=30, backoff_cap_s=3600, warmup_span_ms=OPTIONS.warmup_span_ms)
     with caplog.at_level(logging.WARNING, logger="vpa_stream.producers.live"):
-        LivePoller(["IBM"], "1d", Sink(), clock, market.download, options=options).run(until_ms=after(IBM[199]))
+        LivePoller(["IBM"], "1d", sink, clock, market.download, options=options).run(until_ms=after(IBM[199]))
     assert emitted == AS_SERVED[:200]
     failed = [t for t, _ in market.calls if outage[0] <= t < outage[1]]
     gaps = [(b - a) // 1000 for a, b in itertools.pairwise(failed)]

@@ -63,9 +63,6 @@ class LocalSink:
         self.sink = DatasetSink(out_dir, options, codec)
         self.codec = self.sink.codec
 
-    def accept(self, payload: bytes) -> None:
-        self.sink.accept(payload)
-
     def accept_example(self, example: Example) -> None:
         self.sink.accept(self.codec.encode("example", example.record))
 
@@ -175,9 +172,6 @@ class SinkWorker:
         if len(self.batch) >= BATCH:
             self._put(self.batch)
             self.batch = []
-
-    def accept(self, payload: bytes) -> None:
-        self._add(("x", payload))
 
     def accept_example(self, example: Example) -> None:
         if self.child_keeps_up():
