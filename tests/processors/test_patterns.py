@@ -70,9 +70,10 @@ def effort_to_rise(volume: float) -> list[Candle]:
     return then(quiet(UP), (0, 6, -1, 5.5, volume))
 
 
-def absorption(high: float) -> list[Candle]:
-    # down bar on 1.8x volume in a down trend; spread 3 (ratio 0.75) is effort without result
-    return then(quiet(DOWN), (0, high, -2, -1, 1800))
+def absorption(high: float, close: float = -0.4) -> list[Candle]:
+    # down bar on 1.8x volume in a down trend closing off its low (0.66); spread 3.2 (ratio 0.8) is effort without
+    # result
+    return then(quiet(DOWN), (0, high, -2.5, close, 1800))
 
 
 def hammer(base: list[Candle], high: float = 1.0, volume: float = BASE_VOLUME) -> list[Candle]:
@@ -139,8 +140,11 @@ CASES = [
          lambda: effort_to_rise(1500),
          "effort_to_rise_does_not_fire_on_average_volume", lambda: effort_to_rise(1200)),
     Case("ABSORPTION_BULLISH", "absorption_bullish_fires_on_high_volume_narrowish_down_bar_in_downtrend",
-         lambda: absorption(1),
-         "absorption_bullish_does_not_fire_when_spread_ratio_above_0_8", lambda: absorption(1.5)),
+         lambda: absorption(0.7),
+         "absorption_bullish_does_not_fire_when_spread_ratio_above_0_8", lambda: absorption(1.0)),
+    Case("ABSORPTION_BULLISH", "absorption_bullish_fires_on_a_heavy_narrow_down_bar_closing_off_its_low",
+         lambda: absorption(0.7), "absorption_bullish_does_not_fire_on_a_heavy_narrow_down_bar_closing_on_its_low",
+         lambda: absorption(0.7, close=-2.3)),
     Case("ABSORPTION_BULLISH", "absorption_bullish_fires_on_a_down_bar_closing_in_its_top_third_in_an_up_trend",
          lambda: then(quiet(UP), (-0.5, -0.1, -2.5, -0.4, 1800)),
          "absorption_bullish_does_not_fire_on_a_down_bar_closing_low_in_an_up_trend",

@@ -123,8 +123,8 @@ LESSONS = [
            lambda: then(ACCUMULATION, SPRING, (0.5, 2.5, -1.5, 0.5, 500)), ("HOLD", "STRONG", "STAND_ASIDE"),
            {("SPRING", 1): "LIVE"}),
     Lesson("a_low_volume_doji_that_is_the_low_volume_test_of_a_spring_does_not_stand_aside",
-           lambda: then(ACCUMULATION, SPRING, (-1.0, 0.8, -3.2, -0.8, 600)), ("BUY", "STRONG", "CONFIRMED"),
-           {("SPRING", 1): "CONFIRMED", ("TEST", 0): "LIVE"}),
+           lambda: then(ACCUMULATION, SPRING, (0.5, 2.2, -1.0, 1.5, 900), (-0.7, 1.16, -2.8, -0.6, 550)),
+           ("BUY", "STRONG", "CONFIRMED"), {("SPRING", 2): "CONFIRMED", ("TEST", 0): "LIVE"}),
     Lesson("an_unconfirmed_anomaly_stands_aside",
            lambda: then(FLAT_RANGE, ANOMALY), ("HOLD", "STRONG", "STAND_ASIDE")),
     Lesson("effort_to_rise_in_an_up_trend_is_a_buy_moderate",
@@ -139,7 +139,7 @@ LESSONS = [
            lambda: then(ACCUMULATION, (2, 3, 0.5, 1.2, 1200), (0, 0.5, -1.5, -1, 1000), (-1, 1.5, -3.5, 1.2, 2600)),
            ("HOLD", "STRONG", "CONFLICT"), {("UPTHRUST", 2): "LIVE"}),
     Lesson("a_veto_is_overruled_by_a_confirmed_spring_that_is_heavier_and_the_buy_is_capped_at_weak",
-           lambda: then(ACCUMULATION, SPRING, (0.5, 3, 0.2, 0.6, 1200), (0.5, 3.5, -1.8, 2.9, 2000)),
+           lambda: then(ACCUMULATION, SPRING, (0.5, 3, 0.2, 0.6, 1200), (-2.1, 0.7, -4.5, 0.6, 2000)),
            ("BUY", "WEAK", "CONFIRMED"), {("SPRING", 2): "CONFIRMED", ("UPTHRUST", 1): "LIVE"}),
 ]
 

@@ -105,7 +105,11 @@ class VPAConfig:
     spring_range_position: float = 0.4  # close in the lower part of the range, or inside ACCUMULATION
     absorption_volume_ratio: float = 1.5
     absorption_spread_ratio: float = 0.8
+    absorption_close_min: float = 0.4  # absorption closes off the bar's low (mirror: off its high)
     effort_close_position: float = 2 / 3
+    effort_body_min: float = 0.5  # effort with result has a real body
+    no_supply_volume_ratio: float = 1.0  # no supply / no demand is below average volume
+    anomaly_body_min: float = 0.5  # result without effort: price really travelled (not a rejection wick)
     hammer_level_atr: float = 0.5  # the hammer's low is this close to a level below
     hammer_range_position: float = 0.4
     hammer_low_volume_factor: float = 0.5  # a hammer on LOW volume is reported and weighs this much
@@ -120,12 +124,16 @@ class VPAConfig:
     confirmed_factor: float = 1.5  # a confirmed pattern counts this many times its weight
     follow_close_position: float = 2 / 3  # a follow-through bar closes in its top third ...
     follow_body_min: float = 0.3  # ... with a real body (no doji) ...
+    follow_min_volume_ratio: float = 1.0  # ... on at least average volume ...
+    follow_min_spread_ratio: float = 0.7  # ... over more than a narrow spread (Williams: a sign of strength)
+    test_max_volume_ratio: float = 1.0  # a low-volume test of an event is below average volume and holds its low
     low_volume_test_bars: int = 3  # a TEST / NO_SUPPLY this many bars after a spring-like event confirms it
     veto_bars: int = 3  # a live strong opposite event this recent vetoes a signal
     veto_min_weight: float = 2.5  # "strong": climax, spring/upthrust, stopping/topping-out volume
     accumulation_factor: float = 1.5  # a SPRING or TEST inside ACCUMULATION (mirror: DISTRIBUTION) weighs more
     buy_threshold: float = 2.0  # SELL uses the mirror (score <= -threshold)
     strong_min_weight: float = 2.5  # a STRONG signal's chain holds a pattern at least this heavy ...
+    strong_max_bars_ago: int = 3  # ... no older than this ...
     strong_room_atr: float = 1.0  # ... and this much room to the nearest opposing level
     moderate_room_atr: float = 0.5
 

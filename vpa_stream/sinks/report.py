@@ -64,10 +64,12 @@ def label_distribution(examples: Iterable[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+_KINDS = {"number": "numbers", "code": "codes", "field": "codes", "header": "header", "unverifiable": "unverifiable",
+          "false": "false_claims", "evidence": "evidence", "not": "not_v2"}
+
+
 def _problem_kind(problem: str) -> str:
-    """numbers, classes (names), header, or other (empty section, forbidden word, direction words)."""
-    first = problem.split(" ", 1)[0]
-    return {"number": "numbers", "name": "classes", "header": "header"}.get(first, "other")
+    return _KINDS.get(problem.split(" ", 1)[0], "other")
 
 
 def faithfulness(examples: Iterable[dict[str, Any]]) -> dict[str, Any]:
@@ -85,7 +87,7 @@ def faithfulness(examples: Iterable[dict[str, Any]]) -> dict[str, Any]:
         "n": n,
         "failing": len(failing),
         "failing_rate": len(failing) / n if n else 0.0,
-        "by_kind": {k: kinds.get(k, 0) for k in ("numbers", "classes", "header", "other")},
+        "by_kind": {k: kinds.get(k, 0) for k in (*dict.fromkeys(_KINDS.values()), "other")},
         "failing_ids": sorted(failing),
         "problems": {k: failing[k][:5] for k in sorted(failing)[:MAX_LISTED_FAILURES]},
     }

@@ -343,8 +343,9 @@ def _trading_range(s: Series, atr: float, cfg: VPAConfig) -> tuple[str, float, f
 
 def _held_range_state(raw: list[str], cfg: VPAConfig) -> str:
     """The state of the newest run of ``range_hold_bars`` bars that agree, searched ``range_hold_lookback`` bars
-    back (NONE when no run is that recent): a state changes only once that many consecutive bars agree, and it
-    stays a function of the window (DOMAIN §1, purity)."""
+    back, while it is still read on one of the last ``range_hold_bars`` bars (else NONE): a state changes only
+    once that many consecutive bars agree, ends once that many bars no longer read it, and stays a function of
+    the window (DOMAIN §1, purity)."""
     hold = cfg.range_hold_bars
     n = len(raw)
     for j in range(n - 1, max(n - cfg.range_hold_lookback, hold - 1) - 1, -1):
@@ -353,5 +354,5 @@ def _held_range_state(raw: list[str], cfg: VPAConfig) -> str:
         while k < hold and raw[j - k] == state:
             k += 1
         if k == hold:
-            return state
+            return state if state in raw[max(0, n - hold) :] else "NONE"
     return "NONE"

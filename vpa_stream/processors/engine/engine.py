@@ -77,6 +77,7 @@ class ContextBar:
 
     as_of: str
     close_time: int
+    open_time: int
     analysis: Analysis
     pattern: str | None  # its heaviest pattern
     low: float
@@ -120,8 +121,8 @@ class SymbolEngine:
             r = bar.split_ratio
             for key, cb in self.context.items():
                 if key[0] != tf and cb.close_time < bar.close_time:
-                    self.context[key] = ContextBar(cb.as_of, cb.close_time, cb.analysis, cb.pattern, cb.low / r,
-                                                   cb.high / r)
+                    self.context[key] = ContextBar(cb.as_of, cb.close_time, cb.open_time, cb.analysis, cb.pattern,
+                                                   cb.low / r, cb.high / r)
         analysis, decimals = self._analyse(s)
         # derived higher timeframes: a period closing at this bar's close is closed at t, so it is context for t
         for agg in self.aggregators[tf]:
@@ -162,7 +163,7 @@ class SymbolEngine:
         if a.patterns:
             top = max(a.patterns, key=lambda name: (self.cfg.weight(CATALOGUE[name].family), name))
         # rendered when another timeframe's example first reads it
-        self.context[key] = ContextBar(s.iso[-1], s.ct[-1], a, top, s.l[-1], s.h[-1])
+        self.context[key] = ContextBar(s.iso[-1], s.ct[-1], s.ot[-1], a, top, s.l[-1], s.h[-1])
 
     def _context_entry(self, bar: ContextBar, derived: bool) -> dict[str, Any]:
         a = bar.analysis
@@ -206,7 +207,7 @@ class SymbolEngine:
             "id": example_id,
             "input": record_input,
             "output": {"signal": output_signal, "explanation": explain(record_input, output_signal, decimals,
-                                                                     example_id)},
+                                                                     example_id, self.cfg)},
             "meta": self._meta(s, signal, decimals),
         }
         return Example(example_id, self.symbol, s.timeframe, close_time, record)
@@ -223,7 +224,7 @@ class SymbolEngine:
                 continue  # before the series' first analysed bar
             bars.append(BarFacts(t - i, round(s.c[i], decimals), round(s.l[i], decimals), round(s.h[i], decimals),
                                  s.v[i], s.v[i - 1] if i > 0 else s.v[i], ai.close_position, ai.body_ratio,
-                                 ai.patterns, ai.range_state))
+                                 ai.volume_ratio, ai.spread_ratio, ai.patterns, ai.range_state))
         own = TIMEFRAME_SECONDS[s.timeframe]
         higher = [tf for tf in mtf if TIMEFRAME_SECONDS[tf] > own]
         htf = None
@@ -236,8 +237,13 @@ class SymbolEngine:
                 while i >= 0 and s.ct[i] > bar.close_time:
                     i -= 1
                 later = [round(s.c[j], decimals) for j in range(i + 1, t + 1)]  # primary bars closed after it
+                period = []
+                while i >= 0 and s.ct[i] > bar.open_time:
+                    period.append(t - i)
+                    i -= 1
                 htf = HigherContext(tf, str(entry["trend"]), bar.pattern if bar.close_time >= s.ct[0] else None,
-                                    round(bar.low, decimals), round(bar.high, decimals), len(later), tuple(later))
+                                    round(bar.low, decimals), round(bar.high, decimals), len(later), tuple(later),
+                                    tuple(period))
         doji = "LOW_VOLUME_DOJI" in a.patterns
         return decide(bars, htf, a.trend_status,
                       a.resistances[0].distance_atr if a.resistances else None,

@@ -1,56 +1,202 @@
-"""The explanation of DOMAIN §7, written only from the example's input and its signal.
+"""The explanation of DOMAIN §7: an analyst's note written from the facts of the prompt, claim by claim.
 
-Every number is printed from the input dict with the formatter that rounded it there, every class and
-pattern name is copied from the input, and each section picks one of several phrasings from a hash of the
-example id, so the text is deterministic but varied.
+The first line keeps the codes (``Signal: BUY (MODERATE)``); then up to four paragraphs in plain words: the
+background (the evidence of the last bars and how it weighs), this bar (effort against result, with its numbers),
+location and context (trend, range, levels and the room to them, other timeframes), and the plan (the call, what
+holds it back or makes it strong, what would confirm it, where it is invalidated). Every sentence is a template of
+``phrasebook`` filled from a true row of ``facts``, so the checker can parse it back and verify it; the phrasing,
+the optional sentences and the order of the first three paragraphs are chosen deterministically from the id.
 """
 
 from __future__ import annotations
 
 import hashlib
+import zlib
 from typing import Any
 
-from vpa_stream.processors.engine.render import fmt_price, fmt_ratio
+from vpa_stream.processors.config import VPAConfig
+from vpa_stream.processors.engine.facts import Facts, facts
+from vpa_stream.processors.engine.grammar import Row
+from vpa_stream.processors.engine.phrasebook import phrasings
 
-_AGO = {1: "the previous bar", 2: "two bars ago", 3: "three bars ago", 4: "four bars ago", 5: "five bars ago"}
-
-_MEANING = {
-    "NO_SUPPLY": "sellers are absent on the way down",
-    "NO_DEMAND": "buyers are absent on the way up",
-    "TEST": "a dip into lower prices found little supply",
-    "TEST_OF_DEMAND": "a push into higher prices found little demand",
-    "FAILED_TEST": "the test ran on heavy volume, so supply is still there",
-    "FAILED_TEST_OF_DEMAND": "the test of demand ran on heavy volume, so demand is still there",
-    "STOPPING_VOLUME": "heavy volume at a new low with a recovering close suggests buyers stepping in",
-    "TOPPING_OUT_VOLUME": "heavy volume at a new high with a weak close suggests sellers stepping in",
-    "CLIMAX_BOTTOM": "an extreme-volume wide bar at the low looks like capitulation",
-    "CLIMAX_TOP": "an extreme-volume wide bar at the high looks like a buying frenzy",
-    "SPRING": "price broke below a floor and closed back above it",
-    "UPTHRUST": "price broke above a ceiling and closed back below it",
-    "EFFORT_TO_RISE": "heavy volume drove a wide up bar that closed near its high",
-    "EFFORT_TO_FALL": "heavy volume drove a wide down bar that closed near its low",
-    "ABSORPTION_BULLISH": "heavy volume on a narrow down bar means selling is being absorbed",
-    "ABSORPTION_BEARISH": "heavy volume on a narrow up bar means buying is being absorbed",
-    "HAMMER_AT_LOW": "a long lower wick rejected lower prices",
-    "SHOOTING_STAR_AT_HIGH": "a long upper wick rejected higher prices",
-    "ACCUMULATION": "a trading range after a decline",
-    "DISTRIBUTION": "a trading range after an advance",
-    "ANOMALY": "a wide spread on light volume is result without effort",
-    "LOW_VOLUME_DOJI": "a long-legged doji on light volume shows indecision",
-}
+_EVIDENCE_KINDS = ("evidence", "evidence_many", "evidence_hold", "evidence_many_hold", "evidence_void",
+                   "evidence_void_many", "evidence_cancelled", "evidence_cancelled_many")
+#: paragraph orders the logic allows: the plan is always last
+_ORDERS = ((0, 1, 2), (1, 0, 2), (0, 2, 1), (1, 2, 0))
 
 
-def _touches(n: int) -> str:
-    return f"{n} touch" if n == 1 else f"{n} touches"
+class Chooser:
+    """Deterministic choices from the example id: the same id always gets the same words.
+
+    The id is hashed once (blake2b); each choice mixes that seed with the CRC-32 of its key, so choices are
+    independent of each other, identical in every process and cheap.
+    """
+
+    def __init__(self, example_id: str) -> None:
+        self.seed = int.from_bytes(hashlib.blake2b(example_id.encode(), digest_size=4).digest(), "big")
+
+    def number(self, key: str) -> int:
+        x = (zlib.crc32(key.encode()) ^ self.seed) * 0x9E3779B1 & 0xFFFFFFFF  # Knuth's multiplicative mix
+        return x ^ (x >> 16)
+
+    def chance(self, key: str, percent: int) -> bool:
+        return self.number(key) % 100 < percent
 
 
-def _article(word: str) -> str:
-    return "an" if word[:1] in "AEIOU" else "a"
+class Writer:
+    def __init__(self, f: Facts, choose: Chooser) -> None:
+        self.f = f
+        self.choose = choose
+
+    def say(self, claim: str, row: Row, key: str) -> str:
+        templates = phrasings(claim)
+        n = self.choose.number(f"{claim}|{key}")
+        return templates[n % len(templates)].render(row, n // len(templates), self.f.timeframe)
+
+    def first(self, claim: str, key: str = "") -> str | None:
+        rows = self.f.true(claim)
+        return self.say(claim, rows[0], key or claim) if rows else None
 
 
-def _pick(variants: tuple[str, ...], digest: bytes, section: int) -> str:
-    return variants[digest[section] % len(variants)]
+def _background(w: Writer) -> list[str]:
+    f = w.f
+    out: list[str] = []
+    quiet = w.first("quiet_history")
+    if quiet is not None:
+        out.append(quiet)
+    rows = [(claim, row) for claim in _EVIDENCE_KINDS for row in f.true(claim)]
+    rows.sort(key=lambda cr: -int(cr[1]["ago"]))  # the sequence as it happened, oldest first
+    glossed = False
+    for claim, row in rows:
+        out.append(w.say(claim, row, f"{claim}|{row['ago']}|{row['side']}"))
+        if not glossed and row.get("state") in ("LIVE", "CONFIRMED") and len(row["patterns"]) == 1:  # type: ignore[arg-type]
+            pattern = row["patterns"][0]  # type: ignore[index]
+            if w.choose.chance(f"gloss|{pattern}", 60):
+                out.append(w.say("gloss", {"pattern": pattern, "gloss": pattern}, f"gloss|{pattern}"))
+                glossed = True
+    for kind in ("htf_evidence", "htf_evidence_hold"):
+        for row in f.true(kind):
+            out.append(w.say(kind, row, f"{kind}|{row['chart']}"))
+    balance = f.true("balance")
+    if balance:
+        want = "MATCHES" if f.reason == "CONFLICT" else "OUTWEIGHS"
+        chosen = [r for r in balance if r["weigh"] == want] or balance
+        out.append(w.say("balance", chosen[0], "balance"))
+    else:
+        one = w.first("one_sided")
+        if one is not None and rows:
+            out.append(one)
+    return out
 
 
-def explain(record_input: dict[str, Any], signal: dict[str, str], decimals: int, example_id: str) -> str:
-    return f"Signal: {signal['type']} ({signal['strength']})\nTODO"
+def _this_bar(w: Writer) -> list[str]:
+    f = w.f
+    out: list[str] = []
+    for kind in ("evidence_now", "evidence_now_hold"):
+        for row in f.true(kind):
+            out.append(w.say(kind, row, f"{kind}|{row['side']}"))
+            patterns = row["patterns"]
+            heaviest = patterns[0]  # type: ignore[index]
+            if w.choose.chance(f"gloss-now|{heaviest}", 70):
+                out.append(w.say("gloss", {"pattern": heaviest, "gloss": heaviest}, f"gloss-now|{heaviest}"))
+    pierce = w.first("pierce")
+    if pierce is not None:
+        out.append(pierce)
+    out.append(w.say("bar_effort", f.true("bar_effort")[0], "bar_effort"))
+    wicks = f.true("wick")
+    if wicks and w.choose.chance("wick", 60):
+        biggest = max(wicks, key=lambda r: str(r["ratio"]))
+        out.append(w.say("wick", biggest, "wick"))
+    out.append(w.say("effort_result", f.true("effort_result")[0], "effort_result"))
+    shape = w.first("shape")
+    if shape is not None and w.choose.chance("shape", 70):
+        out.append(shape)
+    extremes = f.true("extreme")
+    if extremes and w.choose.chance("extreme", 80):
+        out.append(w.say("extreme", extremes[w.choose.number("extreme-row") % len(extremes)], "extreme"))
+    prior = w.first("prior_volume")
+    if prior is not None and w.choose.chance("prior", 60):
+        out.append(prior)
+    for row in f.true("neutral_pattern"):
+        out.append(w.say("neutral_pattern", row, f"neutral|{row['pattern']}"))
+    return out
+
+
+def _context(w: Writer) -> list[str]:
+    f = w.f
+    out = [s for s in (w.first("trend"), w.first("trend_flat")) if s is not None]
+    out.append(w.say("volume_trend", f.true("volume_trend")[0], "volume_trend"))
+    swing = w.first("swing")
+    if swing is not None and w.choose.chance("swing", 50):
+        out.append(swing)
+    for kind in ("range", "range_neutral"):
+        for row in f.true(kind):
+            out.append(w.say(kind, row, "range"))
+    if w.choose.chance("position", 50) or f.true("range") or f.true("range_neutral"):
+        out.append(w.say("range_position", f.true("range_position")[0], "position"))
+    for kind in ("levels", "levels_no_support", "levels_no_resistance", "levels_none"):
+        for row in f.true(kind):
+            out.append(w.say(kind, row, "levels"))
+    for kind in ("room", "open_room"):
+        for row in f.true(kind):
+            out.append(w.say(kind, row, kind))
+    for kind in ("mtf", "mtf_lower"):
+        for row in f.true(kind):
+            out.append(w.say(kind, row, f"{kind}|{row['chart']}"))
+    for row in f.true("mtf_pattern"):
+        if w.choose.chance(f"mtf-pattern|{row['chart']}", 70):
+            out.append(w.say("mtf_pattern", row, f"mtf_pattern|{row['chart']}"))
+    return out
+
+
+def _plan(w: Writer) -> list[str]:
+    f = w.f
+    out: list[str] = []
+    if f.side:
+        out.append(w.say("call", f.true("call")[0], "call"))
+        strong = f.true("strong")
+        if f.strength == "STRONG" and strong:
+            out.append(w.say("strong", strong[0], "strong"))
+        elif f.true("limits"):
+            out.append(w.say("limits", f.true("limits")[0], "limits"))
+        for kind in ("htf_limit", "range_limit", "veto_overruled"):
+            for row in f.true(kind):
+                out.append(w.say(kind, row, kind))
+        ok = w.first("htf_ok")
+        if ok is not None and w.choose.chance("htf_ok", 50):
+            out.append(ok)
+        needed = w.first("confirm_needed")
+        if needed is not None:
+            out.append(needed)
+        for kind in ("invalidation_bull", "invalidation_bear"):
+            for row in f.true(kind):
+                out.append(w.say(kind, row, "invalidation"))
+        return out
+    out.append(w.say("hold", f.true("hold")[0], "hold"))
+    for kind in ("veto", "lean", "stand_aside"):
+        for row in f.true(kind):
+            out.append(w.say(kind, row, kind))
+    needed = w.first("confirm_needed")
+    if needed is not None:
+        out.append(needed)
+    for kind in ("void_case_bull", "void_case_bear"):
+        for row in f.true(kind):
+            out.append(w.say(kind, row, kind))
+    if f.reason in ("NO_EDGE", "STAND_ASIDE", "CONFLICT"):
+        out.append(w.say("wait", {}, "wait"))
+    return out
+
+
+def explain(record_input: dict[str, Any], signal: dict[str, str], decimals: int, example_id: str,
+            cfg: VPAConfig | None = None) -> str:
+    """The explanation of one example: a pure function of its input, its signal, the config and its id."""
+    f = facts(record_input, signal, cfg, decimals)
+    w = Writer(f, Chooser(example_id))
+    background, bar, context = _background(w), _this_bar(w), _context(w)
+    if f.true("quiet_history") and len(background) == 1:
+        bar = background + bar  # a bar with no history: its background is one sentence of its own paragraph
+        background = []
+    parts = [background, bar, context]
+    order = _ORDERS[w.choose.number("order") % len(_ORDERS)]
+    paragraphs = [" ".join(parts[i]) for i in order if parts[i]] + [" ".join(_plan(w))]
+    return f"Signal: {signal['type']} ({signal['strength']})\n\n" + "\n\n".join(paragraphs)

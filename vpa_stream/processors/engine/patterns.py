@@ -122,7 +122,8 @@ def _view(s: Series, a: Analysis, cfg: VPAConfig, sign: float) -> View:
 
 def _no_supply(v: View, cfg: VPAConfig, decimals: int) -> Details | None:
     a = v.a
-    if v.down_bar and a.spread_class == "NARROW" and a.volume_vs_prior and v.cp >= 0.5:
+    if (v.down_bar and a.spread_class == "NARROW" and a.volume_vs_prior and a.volume_ratio < cfg.no_supply_volume_ratio
+            and v.cp > 0.5):
         return {"volume_ratio": a.volume_ratio, "spread_ratio": a.spread_ratio, "close_position": a.close_position}
     return None
 
@@ -142,7 +143,7 @@ def _probe_details(v: View) -> Details:
 
 def _test(v: View, cfg: VPAConfig, decimals: int) -> Details | None:
     a = v.a
-    if _probe(v, cfg) and a.volume_vs_prior and a.volume_ratio < cfg.test_volume_ratio and v.cp >= 0.5:
+    if _probe(v, cfg) and a.volume_vs_prior and a.volume_ratio < cfg.test_volume_ratio and v.cp > 0.5:
         return _probe_details(v)
     return None
 
@@ -156,14 +157,15 @@ def _failed_test(v: View, cfg: VPAConfig, decimals: int) -> Details | None:
 
 def _stopping_volume(v: View, cfg: VPAConfig, decimals: int) -> Details | None:
     a = v.a
-    if not (v.against_trend or v.beyond_sma):
-        return None
+    if not (v.against_trend or v.beyond_sma) or v.sign * a.recent_move_atr > 0:
+        return None  # stopping volume stops a decline: none after a net rise
+    bull = v.sign > 0
     if (v.low <= v.lowest(cfg.stopping_lookback) and a.volume_ratio >= cfg.stopping_volume_ratio
             and v.cp >= cfg.stopping_close_position):
-        form = "NEW_LOW"
+        form = "NEW_LOW" if bull else "NEW_HIGH"
     elif (v.t >= 1 and v.low < v.prev_low and v.wick >= cfg.probe_wick_min and a.volume_class in HIGH_VOLUME
           and v.cp >= cfg.top_third):
-        form = "DIP"  # a high-volume dip closing in its top third: buyers won, not a failed test
+        form = "DIP" if bull else "PUSH"  # a high-volume dip closing in its top third: buyers won, not a failed test
     else:
         return None
     return {"form": form, "volume_ratio": a.volume_ratio, "close_position": a.close_position}
@@ -205,7 +207,8 @@ def _spring(v: View, cfg: VPAConfig, decimals: int) -> Details | None:
 
 def _effort(v: View, cfg: VPAConfig, decimals: int) -> Details | None:
     a = v.a
-    if v.up_bar and a.spread_class == "WIDE" and a.volume_class in HIGH_VOLUME and v.cp >= cfg.effort_close_position:
+    if (v.up_bar and a.spread_class == "WIDE" and a.volume_class in HIGH_VOLUME and v.cp >= cfg.effort_close_position
+            and a.body_ratio >= cfg.effort_body_min):
         return {"volume_ratio": a.volume_ratio, "spread_ratio": a.spread_ratio, "close_position": a.close_position}
     return None
 
@@ -213,8 +216,8 @@ def _effort(v: View, cfg: VPAConfig, decimals: int) -> Details | None:
 def _absorption(v: View, cfg: VPAConfig, decimals: int) -> Details | None:
     a = v.a
     if not (a.volume_ratio >= cfg.absorption_volume_ratio and a.spread_ratio <= cfg.absorption_spread_ratio
-            and v.down_bar):
-        return None
+            and v.down_bar and v.cp >= cfg.absorption_close_min):
+        return None  # a heavy narrow down bar closing on its low is supply winning, not being absorbed
     if v.against_trend or v.beyond_sma or v.cp >= cfg.top_third:
         return {"volume_ratio": a.volume_ratio, "spread_ratio": a.spread_ratio, "close_position": a.close_position}
     return None
@@ -270,79 +273,79 @@ _NEUTRAL = ("NEUTRAL", "NEUTRAL")
 CATALOGUE: dict[str, Pattern] = {p.name: p for pair in (
     _pair("NO_SUPPLY", "NO_DEMAND", "NO_SUPPLY", _DIRECTIONAL, (
         Words("a no-supply bar", "no-supply bar", "no-supply bars",
-              "sellers stood back on the dip: a narrow down bar on less volume than the two bars before"),
+              "sellers stood back, since the down bar was narrow and its volume below the two bars before"),
         Words("a no-demand bar", "no-demand bar", "no-demand bars",
-              "buyers stood back on the rally: a narrow up bar on less volume than the two bars before")),
+              "buyers stood back, since the up bar was narrow and its volume below the two bars before")),
         "Williams, Master the Markets (no supply / no demand); Coulling, A Complete Guide to VPA ch. 7",
         low_volume_test=True),
     _pair("TEST", "TEST_OF_DEMAND", "TEST", _DIRECTIONAL, (
         Words("a test", "test", "tests",
-              "a probe into lower prices on light volume was rejected: little supply is left there"),
+              "a dip into lower prices on light volume was rejected, so little supply is left there"),
         Words("a test of demand", "test of demand", "tests of demand",
-              "a probe into higher prices on light volume was rejected: little demand is left there")),
+              "a push into higher prices on light volume was rejected, so little demand is left there")),
         "Williams, Master the Markets (testing); Wyckoff secondary test (Pruden, The Three Skills of Top Trading)",
         low_volume_test=True, boosted_in_range=True),
     _pair("FAILED_TEST", "FAILED_TEST_OF_DEMAND", "FAILED_TEST", _NEUTRAL, (
         Words("a failed test", "failed test", "failed tests",
-              "a probe into lower prices on heavy volume that closed mid-bar: supply is still present"),
+              "a dip on heavy volume closed mid-bar, so supply is still present"),
         Words("a failed test of demand", "failed test of demand", "failed tests of demand",
-              "a probe into higher prices on heavy volume that closed mid-bar: demand is still present")),
+              "a push on heavy volume closed mid-bar, so demand is still present")),
         "Williams, Master the Markets (a test on high volume is a failed test)"),
     _pair("STOPPING_VOLUME", "TOPPING_OUT_VOLUME", "STOPPING_VOLUME", _DIRECTIONAL, (
         Words("stopping volume", "stopping volume", "stopping-volume bars",
-              "heavy volume at the low with a close off it: buyers absorbed the selling"),
+              "heavy volume met the low and the close came off it, so buyers are absorbing the selling"),
         Words("topping-out volume", "topping-out volume", "topping-out bars",
-              "heavy volume at the high with a close off it: sellers met the buying")),
+              "heavy volume met the high and the close came off it, so sellers are meeting the buying")),
         "Williams, Master the Markets (stopping volume, topping out volume); Coulling ch. 7",
         confirmed_by_low_volume_test=True),
     _pair("CLIMAX_BOTTOM", "CLIMAX_TOP", "CLIMAX", _DIRECTIONAL, (
         Words("a selling climax", "selling climax", "selling climaxes",
-              "an ultra-high-volume wide bar at the low after a decline: capitulation that strong hands absorb"),
+              "a wide bar on exceptional volume at the low after a decline marks capitulation that strong hands absorb"),
         Words("a buying climax", "buying climax", "buying climaxes",
-              "an ultra-high-volume wide bar at the high after an advance: the crowd buying from strong hands")),
+              "a wide bar on exceptional volume at the high after an advance marks a buying frenzy that strong hands sell into")),
         "Wyckoff selling / buying climax (Pruden); Coulling ch. 7 (the codes avoid Coulling's reversed naming)",
         confirmed_by_low_volume_test=True),
     _pair("SPRING", "UPTHRUST", "SPRING", _DIRECTIONAL, (
         Words("a spring", "spring", "springs",
-              "price broke below a floor and closed back above it: the break found no follow-through"),
+              "price broke below a floor and closed back above it, so the break found no follow-through"),
         Words("an upthrust", "upthrust", "upthrusts",
-              "price broke above a ceiling and closed back below it: the break found no follow-through")),
+              "price broke above a ceiling and closed back below it, so the break found no follow-through")),
         "Wyckoff spring / upthrust (Pruden ch. 5; Weis, Trades About to Happen); Williams (upthrust)",
         confirmed_by_low_volume_test=True, boosted_in_range=True),
     _pair("EFFORT_TO_RISE", "EFFORT_TO_FALL", "EFFORT", _DIRECTIONAL, (
         Words("effort to rise", "effort to rise", "efforts to rise",
-              "heavy volume drove a wide up bar that closed near its high: effort with result"),
+              "heavy volume drove a wide up bar that closed near its high, effort with result"),
         Words("effort to fall", "effort to fall", "efforts to fall",
-              "heavy volume drove a wide down bar that closed near its low: effort with result")),
+              "heavy volume drove a wide down bar that closed near its low, effort with result")),
         "Wyckoff law of effort versus result; Williams, Master the Markets (effort to rise / fall)"),
     _pair("ABSORPTION_BULLISH", "ABSORPTION_BEARISH", "ABSORPTION", _DIRECTIONAL, (
         Words("bullish absorption", "bullish absorption", "bullish absorption bars",
-              "heavy volume on a narrow down bar: the selling is being absorbed by buyers"),
+              "heavy volume on a narrow down bar shows the selling being absorbed by buyers"),
         Words("bearish absorption", "bearish absorption", "bearish absorption bars",
-              "heavy volume on a narrow up bar: the buying is being met by supply")),
+              "heavy volume on a narrow up bar shows the buying being met by supply")),
         "Wyckoff effort versus result; Coulling ch. 4 (high volume, narrow spread: the market is absorbing)"),
     _pair("HAMMER_AT_LOW", "SHOOTING_STAR_AT_HIGH", "HAMMER", _DIRECTIONAL, (
         Words("a hammer at the low", "hammer at the low", "hammers at the low",
-              "a long lower wick at a floor after a decline: lower prices were rejected"),
+              "a long lower wick at a floor after a decline shows lower prices rejected"),
         Words("a shooting star at the high", "shooting star at the high", "shooting stars at the high",
-              "a long upper wick at a ceiling after an advance: higher prices were rejected")),
+              "a long upper wick at a ceiling after an advance shows higher prices rejected")),
         "Coulling ch. 6 (the hammer and shooting star, read with volume and location)"),
     _pair("ACCUMULATION", "DISTRIBUTION", "RANGE", _DIRECTIONAL, (
         Words("accumulation", "accumulation range", "accumulation ranges",
-              "a trading range after a decline, where strong hands may be buying"),
+              "a trading range after a decline suggests strong hands may be buying"),
         Words("distribution", "distribution range", "distribution ranges",
-              "a trading range after an advance, where strong hands may be selling")),
+              "a trading range after an advance suggests strong hands may be selling")),
         "Wyckoff accumulation / distribution (Pruden ch. 4)"),
 ) for p in pair}
 CATALOGUE["ANOMALY"] = Pattern(
     "ANOMALY", "ANOMALY", "ANOMALY", "NEUTRAL",
     Words("an anomaly", "anomaly", "anomalies",
-          "a wide spread on light volume: result without effort, so the move is suspect"),
+          "a wide spread on light volume is result without effort, so the move is suspect"),
     "Wyckoff law of effort versus result; Coulling ch. 4 (anomalies)")
 CATALOGUE["LOW_VOLUME_DOJI"] = Pattern(
     "LOW_VOLUME_DOJI", "LOW_VOLUME_DOJI", "LOW_VOLUME_DOJI", "NEUTRAL",
     Words("a low-volume long-legged doji", "low-volume long-legged doji", "low-volume long-legged dojis",
-          "a long-legged doji on light volume: indecision without participation, a reason to stand aside"),
+          "a long-legged doji on light volume shows indecision without participation"),
     "Coulling ch. 6 (the long-legged doji on low volume)")
 
 #: name -> mirror, for the tests and the record
@@ -384,7 +387,7 @@ def detect(s: Series, a: Analysis, cfg: VPAConfig, decimals: int) -> dict[str, D
     if a.range_state in ("ACCUMULATION", "DISTRIBUTION"):
         fired[a.range_state] = {"range_width_atr": a.range_width_atr, "range_drift": a.range_drift,
                                 "prior_move_atr": a.range_prior_move_atr}
-    if a.spread_class == "WIDE" and a.volume_class in LOW_VOLUME:
+    if a.spread_class == "WIDE" and a.volume_class in LOW_VOLUME and a.body_ratio >= cfg.anomaly_body_min:
         fired["ANOMALY"] = {"spread_ratio": a.spread_ratio, "volume_ratio": a.volume_ratio}
     if a.candle_shape == "LONG_LEGGED_DOJI" and a.volume_class in LOW_VOLUME and a.spread_ratio >= cfg.doji_min_spread_ratio:
         t = len(s.c) - 1

@@ -39,8 +39,14 @@ class BarFacts:
     prev_volume: float  # the volume of the bar before it
     close_position: float
     body_ratio: float
+    volume_ratio: float
+    spread_ratio: float
     patterns: dict[str, Details]
     range_state: str
+
+    def low_for(self, sign: int) -> float:
+        """The bar's low in mirrored coordinates: its low for the bullish side, minus its high for the bearish."""
+        return self.low if sign > 0 else -self.high
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +60,7 @@ class HigherContext:
     high: float
     bars_since: int  # primary bars closed after it, up to t
     later_closes: tuple[float, ...]  # their closes, at display precision
+    period_bars_ago: tuple[int, ...]  # bars_ago of the primary bars inside its period (the same market events)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,16 +90,20 @@ class Signal:
 
 
 def _follows(p: BarFacts, j: BarFacts, sign: int, cfg: VPAConfig) -> bool:
-    """Bar j is a follow-through of a pattern on bar p in direction ``sign`` (a sign of strength or weakness)."""
+    """Bar j is a follow-through of a pattern on bar p in direction ``sign``: a sign of strength (weakness) that
+    closes beyond p's close, in its top third, with a real body, on at least average and rising volume."""
     cp = j.close_position if sign > 0 else round(1.0 - j.close_position, 2)
     return (sign * j.close > sign * p.close and cp >= cfg.follow_close_position and j.body_ratio >= cfg.follow_body_min
-            and j.volume > j.prev_volume)
+            and j.volume > j.prev_volume and j.volume_ratio >= cfg.follow_min_volume_ratio
+            and j.spread_ratio > cfg.follow_min_spread_ratio)
 
 
 def _low_volume_test(p: BarFacts, j: BarFacts, sign: int, cfg: VPAConfig) -> bool:
-    """Bar j is the low-volume test of an event on bar p: a TEST or NO_SUPPLY of the same side soon after, on less
-    volume than the event."""
+    """Bar j is the low-volume test of an event on bar p: a TEST or NO_SUPPLY of the same side soon after, on below
+    average volume and less than the event's, that holds the event's low (Pruden: the secondary test)."""
     if p.bars_ago - j.bars_ago > cfg.low_volume_test_bars or not j.volume < p.volume:
+        return False
+    if j.volume_ratio >= cfg.test_max_volume_ratio or j.low_for(sign) < p.low_for(sign):
         return False
     return any(CATALOGUE[name].low_volume_test and _SIGN.get(CATALOGUE[name].direction) == sign for name in j.patterns)
 
@@ -108,10 +119,16 @@ def _weight(name: str, details: Details, range_state: str, cfg: VPAConfig) -> fl
 
 
 def gather(bars: list[BarFacts], htf: HigherContext | None, timeframe: str, cfg: VPAConfig) -> list[Evidence]:
-    """The evidence of the window ``bars`` (oldest first, the last is t), then the higher timeframe's pattern."""
+    """The evidence of the window ``bars`` (oldest first, the last is t), then the higher timeframe's pattern.
+
+    A pattern is VOID once a later bar closed beyond its bar's extreme, or once a later bar was a follow-through
+    the other way (a sign of weakness after a bullish pattern cancels it). Several patterns on one bar are one
+    market event: the bar counts once for each side, with its heaviest pattern's share.
+    """
     out: list[Evidence] = []
     for i, p in enumerate(bars):
         later = bars[i + 1 :]
+        shares: list[Evidence] = []
         for name, details in p.patterns.items():
             spec = CATALOGUE[name]
             sign = _SIGN.get(spec.direction, 0)
@@ -119,7 +136,7 @@ def gather(bars: list[BarFacts], htf: HigherContext | None, timeframe: str, cfg:
             if weight <= 0:
                 continue  # neutral patterns and ranges are context, never evidence
             level = p.low if sign > 0 else p.high
-            if any(sign * j.close < sign * level for j in later):
+            if any(sign * j.close < sign * level or _follows(p, j, -sign, cfg) for j in later):
                 state = VOID
             elif any(_follows(p, j, sign, cfg) for j in later) or (
                     spec.confirmed_by_low_volume_test and any(_low_volume_test(p, j, sign, cfg) for j in later)):
@@ -131,17 +148,30 @@ def gather(bars: list[BarFacts], htf: HigherContext | None, timeframe: str, cfg:
                 contribution = sign * weight * cfg.decay ** p.bars_ago
                 if state == CONFIRMED:
                     contribution *= cfg.confirmed_factor
-            out.append(Evidence(name, p.bars_ago, sign, weight, state, level, timeframe, contribution))
+            shares.append(Evidence(name, p.bars_ago, sign, weight, state, level, timeframe, contribution))
+        out.extend(_once_per_side(shares))
     if htf is not None and htf.pattern is not None:
         spec = CATALOGUE[htf.pattern]
         sign = _SIGN.get(spec.direction, 0)
         weight = round(cfg.weight(spec.family) * cfg.htf_weight, 2) if sign else 0.0
-        if weight > 0:
+        echo = any(e.direction == sign and e.bars_ago in htf.period_bars_ago for e in out)
+        if weight > 0 and not echo:  # an echo is the daily event the week is made of: counted once, daily
             level = htf.low if sign > 0 else htf.high
             void = any(sign * c < sign * level for c in htf.later_closes)
             out.append(Evidence(htf.pattern, htf.bars_since, sign, weight, VOID if void else LIVE, level,
-                                htf.timeframe, 0.0 if void else sign * weight))
+                                htf.timeframe, 0.0 if void else sign * weight * cfg.decay ** htf.bars_since))
     return out
+
+
+def _once_per_side(shares: list[Evidence]) -> list[Evidence]:
+    """One bar's evidence with only its heaviest share counted for each side (the others listed, at 0)."""
+    best: dict[int, Evidence] = {}
+    for e in shares:
+        top = best.get(e.direction)
+        if top is None or abs(e.contribution) > abs(top.contribution):
+            best[e.direction] = e
+    return [e if best.get(e.direction) is e else Evidence(e.pattern, e.bars_ago, e.direction, e.weight, e.state,
+                                                          e.level, e.timeframe, 0.0) for e in shares]
 
 
 def decide(bars: list[BarFacts], htf: HigherContext | None, primary_trend: str, room_up: float | None,
@@ -177,7 +207,8 @@ def decide(bars: list[BarFacts], htf: HigherContext | None, primary_trend: str, 
                 return Signal("HOLD", "STRONG", "CONFLICT", score, ev)
             capped = True
         confirmed = bool(own_confirmed)
-        heavy = any(e.direction == want and e.state != VOID and e.weight >= cfg.strong_min_weight for e in evidence)
+        heavy = any(e.direction == want and e.state != VOID and e.weight >= cfg.strong_min_weight
+                    and e.bars_ago <= cfg.strong_max_bars_ago and e.timeframe == timeframe for e in evidence)
         room = room_up if want > 0 else room_down
         with_trend = "UP" if want > 0 else "DOWN"
         opposes = htf is not None and htf.trend == ("DOWN" if want > 0 else "UP")
