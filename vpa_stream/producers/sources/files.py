@@ -37,7 +37,7 @@ from vpa_stream.producers.sources.table import (
     wide_plans,
 )
 from vpa_stream.producers.sources.textfile import TextTable, file_kind
-from vpa_stream.producers.sources.times import TimeFormat, parse_times
+from vpa_stream.producers.sources.times import TimeFormat, detect_time_format, parse_times, unit_name
 
 __all__ = ["FileSource", "frame_series", "parse_times"]
 
@@ -150,21 +150,23 @@ class TableFile:
 
     # -- shared ---------------------------------------------------------------------------------------------------
     def time_format(self) -> TimeFormat:
+        """The file's time format, from its whole time column, read once (with it: whether it can stream)."""
         if self._format is None:
-            self._format = detect_plan_time_format(self.time_cells(), self.plans[0], self.options.time_unit,
-                                                   self.where)
+            plan = self.plans[0]
+            text = time_text(self.time_cells(), plan)
+            self._format = fmt = detect_time_format(text, self.options.time_unit, self.where)
+            times = parse_times(text, fmt)
+            if fmt.kind == "epoch" and times.notna().any():
+                _check_epoch_years(times, fmt, self.where, self.options.time_unit)
+            self._streamable = (not self.wide and plan.symbol_column is None and not plan.yfinance
+                                and bool(times.notna().all()) and times.is_monotonic_increasing)
         return self._format
 
     def streamable(self) -> bool:
         """One symbol, no symbol column, not a yfinance export (its splits restate the rows before them), and
         times ascending with none missing."""
-        if self._streamable is None:
-            plan = self.plans[0]
-            self._streamable = False
-            if not self.wide and plan.symbol_column is None and not plan.yfinance:
-                times = parse_times(time_text(self.time_cells(), plan), self.time_format())
-                self._streamable = bool(times.notna().all() and times.is_monotonic_increasing)
-        return self._streamable
+        self.time_format()
+        return bool(self._streamable)
 
     def _normalised(self, cells: pd.DataFrame, plan: ColumnPlan, rows: np.ndarray, nfields: np.ndarray | None,
                     faults: dict | None) -> pd.DataFrame:
@@ -283,6 +285,16 @@ class ParquetTable(TableFile):
         keys = [str(plan.time)] + ([str(plan.clock)] if plan.clock is not None else [])
         parts = list(self._batches(PROBE_ROWS * 64, keys))
         return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({k: [] for k in keys})
+
+
+def _check_epoch_years(times: pd.Series, fmt: TimeFormat, where: str, unit: str | None) -> None:
+    """Epoch numbers read in the wrong unit land in 1970 or centuries ahead: say so once, with the fix."""
+    years = times.dropna().dt.year
+    low, high = int(years.min()), int(years.max())
+    if low < 1975 or high > 2200:
+        hint = "leave --time-unit out to detect the unit" if unit else "give the unit with --time-unit"
+        log.warning("%s: epoch times read as %s fall in %d..%d; %s", where, unit_name(fmt.unit or "s"), low, high,
+                    hint)
 
 
 def split_series(frame: pd.DataFrame, plan: ColumnPlan, where: str, options: SourceOptions, default_symbol: str,

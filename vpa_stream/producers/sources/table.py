@@ -107,7 +107,7 @@ def plan_columns(columns: Sequence[Hashable], where: str, symbol: str | None = N
 
 
 def _listing(found: Sequence[str], limit: int = 12) -> str:
-    shown = ", ".join(f"'{c}'" for c in found[:limit])
+    shown = ", ".join(repr(c if len(c) <= 40 else c[:37] + "...") for c in found[:limit])
     return (shown + f" and {len(found) - limit} more") if len(found) > limit else (shown or "no columns")
 
 

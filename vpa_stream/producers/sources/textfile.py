@@ -169,6 +169,11 @@ class TextTable:
             kind = "HTML or XML" if head.lstrip()[:1] == b"<" else "JSON"
             raise SourceError(f"{self.where}: this is {kind}, not a table of bars (an error page saved as CSV?)")
         encoding = detect_encoding(head)
+        sample = head.decode(encoding, errors="replace")
+        control = sum(1 for ch in sample if (ch < " " and ch not in "\t\r\n") or ch == "\ufffd")
+        if control > 0.05 * len(sample):
+            raise SourceError(f"{self.where}: binary data, not text: bar files are CSV or other delimited text "
+                              "(optionally gzip, bz2, xz, zstd or zip compressed) or Parquet")
         lines = []
         for item in self._lines(encoding):
             lines.append(item)
