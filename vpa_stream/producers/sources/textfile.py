@@ -165,8 +165,9 @@ class TextTable:
             raise SourceError(f"{self.where}: cannot be read: {type(exc).__name__}: {exc}") from exc
         if not head.strip():
             raise SourceError(f"{self.where}: the file is empty")
-        if head.lstrip()[:1] in (b"<", b"{", b"["):
-            kind = "HTML or XML" if head.lstrip()[:1] == b"<" else "JSON"
+        start = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+        if re.match(rb"(?i)<(!doctype|html|\?xml|head|body|table|div)\b", start) or start[:1] in (b"{", b"["):
+            kind = "JSON" if start[:1] in (b"{", b"[") else "HTML or XML"
             raise SourceError(f"{self.where}: this is {kind}, not a table of bars (an error page saved as CSV?)")
         encoding = detect_encoding(head)
         sample = head.decode(encoding, errors="replace")
@@ -258,14 +259,18 @@ def _chunk(buffer: list[tuple[int, list[str], str]], width: int, keys: object) -
 
 
 def sniff_delimiter(lines: list[str]) -> str:
-    """The delimiter that splits the first lines into the same number (at least 3) of cells, else whitespace."""
-    best, best_fields = ",", 0
+    """The delimiter that splits the header and the first rows alike into the most cells (at least 3), else
+    runs of whitespace. The header must agree: with decimal commas ("118,56;132,06") the comma splits the rows
+    but not the header."""
+    best, best_key = ",", (False, 0.0, 0)
     for candidate in (",", ";", "\t", "|"):
         counts = [len(next(csv.reader([t], delimiter=candidate), [])) for t in lines]
         common = max(set(counts), key=counts.count)
-        if common >= 3 and counts.count(common) >= 0.8 * len(counts) and common > best_fields:
-            best, best_fields = candidate, common
-    if best_fields == 0:
+        share = counts.count(common) / len(counts)
+        key = (counts[0] == common, share, common)
+        if common >= 3 and share >= 0.8 and key > best_key:
+            best, best_key = candidate, key
+    if best_key[2] == 0:
         counts = [len(t.split()) for t in lines]
         common = max(set(counts), key=counts.count)
         if common >= 5 and counts.count(common) >= 0.8 * len(counts):
