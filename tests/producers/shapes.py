@@ -57,9 +57,11 @@ def yahoo_history(traded: pd.DataFrame, index: pd.DatetimeIndex, intraday: bool 
     return df
 
 
-def daily_history(symbol: str, auto_adjust: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(yfinance history frame, as-traded frame) of a real daily series of the bundled sample."""
+def daily_history(symbol: str, auto_adjust: bool = False, years: tuple[int, int] = (2000, 2013)
+                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(yfinance history frame, as-traded frame) of a real daily series of the bundled sample, in ``years``."""
     traded = traded_frame(symbol_bars(symbol))
+    traded = traded[(traded.index.year >= years[0]) & (traded.index.year <= years[1])]
     index = pd.DatetimeIndex(pd.to_datetime(traded.index.date)).tz_localize(NY, ambiguous=True,
                                                                             nonexistent="shift_forward")
     return yahoo_history(traded, index, auto_adjust=auto_adjust), traded
@@ -82,7 +84,7 @@ def download(histories: dict[str, pd.DataFrame], actions: bool = True, group_by:
     data = pd.concat(dfs.values(), axis=1, sort=True, keys=dfs.keys(), names=["Ticker", "Price"])
     if group_by == "column":
         data.columns = data.columns.swaplevel(0, 1)
-        data.sort_index(level=0, axis=1, inplace=True)
+        data = data.sort_index(level=0, axis=1)
     return data
 
 
