@@ -54,7 +54,7 @@ class RawSeries:
     timeframe: str
     frame: pd.DataFrame
     volume_kind: str = "shares"
-    origin: str = ""  # the file the rows came from, named in dead letters
+    file: str = ""  # the file the rows came from, named in dead letters
     row_word: str = "row"  # "line" for text files (a line number), "row" for Parquet
 
 
@@ -96,7 +96,8 @@ class Source(ABC):
 
 def series_items(raw: RawSeries, options: SourceOptions, source_name: str) -> Iterator[Item]:
     """Validated bars (or dead letters) of one raw series, sorted by close time."""
-    reader = SeriesReader(raw.symbol, raw.timeframe, raw.volume_kind, options, source_name, raw.origin, raw.row_word)
+    reader = SeriesReader(raw.symbol, raw.timeframe, raw.volume_kind, options, source_name,
+                          file=raw.file, row_word=raw.row_word)
     yield from reader.items(raw.frame, sort=True)
 
 
@@ -108,8 +109,8 @@ class SeriesReader:
     """
 
     def __init__(self, symbol: str, timeframe: str, volume_kind: str, options: SourceOptions,
-                 source_name: str, origin: str = "", row_word: str = "row") -> None:
-        self.origin = origin
+                 source_name: str, file: str = "", row_word: str = "row") -> None:
+        self.file = file
         self.row_word = row_word
         self.symbol = symbol
         self.raw_timeframe = timeframe
@@ -169,8 +170,8 @@ class SeriesReader:
     def _dead(self, frame: pd.DataFrame, i: int, reason: str, rows: np.ndarray | None,
               close_time: int | None) -> DeadLetter:
         """A dead letter for row ``i``, its reason led by the file and row it came from."""
-        if rows is not None and self.origin:
-            reason = f"{self.origin} {self.row_word} {int(rows[i])}: {reason}"
+        if rows is not None and self.file:
+            reason = f"{self.file} {self.row_word} {int(rows[i])}: {reason}"
         payload = frame["_payload"].iat[i] if "_payload" in frame.columns else None
         if not isinstance(payload, str):
             payload = _row_payload(frame, i)

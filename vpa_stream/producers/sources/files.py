@@ -184,7 +184,7 @@ class TableFile:
     def stream(self, source_name: str) -> Iterator[Item]:
         plan = self.plans[0]
         reader = SeriesReader(self.symbol, self.options.timeframe, plan.volume_kind, self.options, source_name,
-                              self.where, self.row_word)
+                              file=self.where, row_word=self.row_word)
         for cells, rows, nfields, faults in self.cell_chunks(CHUNK_ROWS):
             yield from reader.items(self._normalised(cells, plan, rows, nfields, faults))
             if reader.done:
@@ -305,10 +305,11 @@ def split_series(frame: pd.DataFrame, plan: ColumnPlan, where: str, options: Sou
         frame = _yfinance_prices(frame, plan, where, options)
     if "symbol" in frame.columns:
         for symbol, part in frame.groupby("symbol", sort=True):
-            yield RawSeries(str(symbol), options.timeframe, part.drop(columns=["symbol"]), kind, where, row_word)
+            yield RawSeries(str(symbol), options.timeframe, part.drop(columns=["symbol"]), kind, file=where,
+                            row_word=row_word)
     else:
         yield RawSeries(options.symbol if plan.symbol is None and options.symbol else default_symbol,
-                        options.timeframe, frame, kind, where, row_word)
+                        options.timeframe, frame, kind, file=where, row_word=row_word)
 
 
 def _yfinance_prices(frame: pd.DataFrame, plan: ColumnPlan, where: str, options: SourceOptions) -> pd.DataFrame:
