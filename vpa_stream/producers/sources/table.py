@@ -139,22 +139,28 @@ def numbers(values: pd.Series, decimal_comma: bool = False) -> tuple[np.ndarray,
         return np.full(len(values), np.nan), values.notna().to_numpy()
     if pd.api.types.is_numeric_dtype(values.dtype):
         return values.to_numpy(dtype="float64", na_value=np.nan), np.zeros(len(values), dtype=bool)
+    if not decimal_comma:
+        try:  # the common case, every cell a number: numpy parses the strings in C
+            return np.array(values.to_numpy(), dtype="float64"), np.zeros(len(values), dtype=bool)
+        except (TypeError, ValueError):
+            pass
     text = values.astype("string").str.strip()
     if decimal_comma:
         text = text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
     parsed = pd.to_numeric(text, errors="coerce").astype("float64")
     present = (text.notna() & (text != "")).to_numpy()
     bad = present & np.isnan(parsed.to_numpy()) & ~text.str.lower().isin(_NAN_WORDS).fillna(False).to_numpy()
-    if bad.any():  # a currency sign or a thousands space ($123.45, 1 234.5): read the number behind it
-        cleaned = text[bad].str.replace(r"^[$€£¥]|[\s\u00a0\u202f]", "", regex=True)
-        again = pd.to_numeric(cleaned.where(cleaned.str.fullmatch(r"[-+]?[\d.]+(?:[eE][-+]?\d+)?").fillna(False)),
-                              errors="coerce").astype("float64").to_numpy()
-        out = parsed.to_numpy().copy()
-        out[bad] = again
-        fixed = np.zeros(len(values), dtype=bool)
-        fixed[np.flatnonzero(bad)[~np.isnan(again)]] = True
-        return out, bad & ~fixed
-    return parsed.to_numpy(), bad
+    out = parsed.to_numpy().copy()
+    for i in np.flatnonzero(bad):  # what float() reads (as numpy's fast path does), else behind a currency sign
+        cell = str(text.iat[i])
+        for candidate in (cell, re.sub(r"^[$€£¥]|[\s\u00a0\u202f]", "", cell)):
+            try:
+                out[i] = float(candidate)
+                bad[i] = False
+                break
+            except ValueError:
+                continue
+    return out, bad
 
 
 def _cell(value: object) -> object:

@@ -165,6 +165,10 @@ def parse_times(values: pd.Series, fmt: TimeFormat | None = None, unit: str | No
         if fmt.kind == "yyyymmdd":
             return pd.to_datetime(numbers.astype("string"), errors="coerce", format="%Y%m%d")
         return _epochs(numbers, fmt.unit or "s")
+    if not fmt.offsets and fmt.text_format is None and values.dtype == object:
+        fast = pd.to_datetime(values, errors="coerce", format="ISO8601")  # the common case: ISO text, no offset
+        if not fast.isna().any():
+            return fast
     text = _texts(values)
     if fmt.offsets:
         if fmt.dates:
