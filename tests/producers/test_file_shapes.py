@@ -91,6 +91,23 @@ def test_yfinance_download_csv_one_ticker_three_header_rows(aapl: tuple, tmp_pat
     same_as_plain(run(path), plain, len(traded))
 
 
+@pytest.mark.parametrize("variant", ["unnamed-levels", "multi_level_index=False"])
+def test_yfinance_download_csv_older_and_flat_headers(aapl: tuple, tmp_path: Path, variant: str) -> None:
+    """Before 0.2.48 the two header rows had no level names (",Close,..."); ``multi_level_index=False`` writes one
+    flat header row (its Stock Splits column still says the prices are Yahoo's)."""
+    _, history, traded, plain = aapl
+    frame = shapes.download({"AAPL": history})
+    if variant == "unnamed-levels":
+        frame.columns.names = [None, None]
+    else:
+        frame = frame.droplevel(1, axis=1).rename_axis(None, axis=1)
+    path = tmp_path / "AAPL.csv"
+    frame.to_csv(path)
+    first = path.read_text().splitlines()[0]
+    assert first.startswith(",Adj Close,Close" if variant == "unnamed-levels" else "Date,Adj Close,Close")
+    same_as_plain(run(path), plain, len(traded))
+
+
 def test_yfinance_download_csv_many_tickers_takes_symbols_from_the_ticker_row(aapl: tuple, tmp_path: Path) -> None:
     _, history, _, plain = aapl
     msft_history, msft_traded = shapes.daily_history("MSFT", years=(2002, 2003))  # MSFT split 2003-02-18
