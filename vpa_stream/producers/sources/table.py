@@ -194,7 +194,7 @@ def normalise(frame: pd.DataFrame, plan: ColumnPlan, fmt: TimeFormat, where: str
     if "split" in out:
         ratios = np.asarray(out["split"], dtype="float64")
         out["split"] = np.where(np.isfinite(ratios), ratios, 0.0)
-    result = pd.DataFrame(out, index=pd.DatetimeIndex(times.to_numpy() if len(times) else []))
+    result = pd.DataFrame(out, index=pd.DatetimeIndex(times))
     if plan.symbol_column is not None:
         symbols = frame[plan.symbol_column].astype("string").str.strip()
         result["symbol"] = symbols.fillna("").to_numpy(dtype=object)

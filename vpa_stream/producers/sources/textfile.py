@@ -226,11 +226,6 @@ class TextTable:
         if buffer:
             yield _chunk(buffer, width, keys)
 
-    def column(self, index: int) -> pd.Series:
-        """One column's cells over the whole file (the sortedness probe)."""
-        parts = [c.frame.iloc[:, index] for c in self.chunks(65536)]
-        return pd.concat(parts, ignore_index=True) if parts else pd.Series([], dtype=object)
-
 
 @dataclass
 class TextChunk:
