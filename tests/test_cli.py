@@ -116,3 +116,18 @@ def test_the_real_command_on_a_yfinance_download_a_bad_cell_and_a_bad_date(tmp_p
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.strip() == ("vpa-stream: error: --start '2005-31-01': not a date; use YYYY-MM-DD or an "
                                    "ISO 8601 time (2020-01-31T15:30)")
+
+
+def test_a_back_adjusted_yfinance_file_is_refused_unless_the_engine_config_says_so(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    history, _ = shapes.daily_history("AAPL", auto_adjust=True, years=(2005, 2005))
+    history.to_csv(tmp_path / "AAPL.csv")  # yfinance's default: auto_adjust=True, no Adj Close
+    argv = ["backfill", "--source", f"csv:{tmp_path / 'AAPL.csv'}", "--out", str(tmp_path / "out"),
+            "--no-progress", "--single-process"]
+    assert main(argv) == 1
+    assert "back-adjusted" in one_error_line(capsys)
+    config = tmp_path / "vpa.toml"
+    config.write_text("[engine]\nback_adjusted = true\n")
+    assert main(["--config", str(config), *argv]) == 0
+    record = json.loads((tmp_path / "out" / "examples-00000.jsonl").read_text().splitlines()[0])
+    assert record["meta"]["price_adjustment"] == "back_adjusted"
