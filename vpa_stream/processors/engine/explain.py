@@ -65,7 +65,7 @@ def _background(w: Writer) -> list[str]:
     if quiet is not None:
         out.append(quiet)
     rows = [(claim, row) for claim in _EVIDENCE_KINDS for row in f.true(claim)]
-    rows.sort(key=lambda cr: -int(cr[1]["ago"]))  # the sequence as it happened, oldest first
+    rows.sort(key=lambda cr: -int(cr[1]["ago"]))  # type: ignore[arg-type]  # the sequence as it happened
     glossed = False
     for claim, row in rows:
         out.append(w.say(claim, row, f"{claim}|{row['ago']}|{row['side']}"))

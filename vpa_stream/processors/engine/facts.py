@@ -136,7 +136,8 @@ def _evidence_rows(f: Facts, inp: dict[str, Any], cfg: VPAConfig) -> None:
             f.add("gloss", pattern=m.pattern, gloss=m.pattern)
     for i in f.items:
         if i.timeframe != f.timeframe:
-            f.add("htf_evidence_hold" if f.side == 0 else "htf_evidence", chart=i.timeframe, pattern=i.pattern, state=i.state, side=_SIDE_OF[i.side],
+            f.add("htf_evidence_hold" if f.side == 0 else "htf_evidence", chart=i.timeframe, pattern=i.pattern,
+                  state=i.state, side=_SIDE_OF[i.side],
                   relation=relation(f, i.side), signal=f.signal)
     live_bull = any(i.live and i.side > 0 for i in f.items)
     live_bear = any(i.live and i.side < 0 for i in f.items)
@@ -221,7 +222,8 @@ def _context_rows(f: Facts, inp: dict[str, Any], cfg: VPAConfig) -> None:
         f.add("swing", swing=tr["swing_structure"])
     rng = tr["trading_range"]
     if rng["state"] in ("ACCUMULATION", "DISTRIBUTION"):
-        f.add("range", range=rng["state"], ratio_w=fmt_ratio(rng["width_atr"]), ratio_m=fmt_ratio(abs(rng["prior_move_atr"])),
+        f.add("range", range=rng["state"], ratio_w=fmt_ratio(rng["width_atr"]),
+              ratio_m=fmt_ratio(abs(rng["prior_move_atr"])),
               leg="FALL" if rng["prior_move_atr"] < 0 else "RISE")
     elif rng["state"] == "NEUTRAL":
         f.add("range_neutral", range="NEUTRAL", ratio_w=fmt_ratio(rng["width_atr"]))
@@ -240,9 +242,9 @@ def _context_rows(f: Facts, inp: dict[str, Any], cfg: VPAConfig) -> None:
     f.add(kind, **levels)
     if f.side:
         kind, key = ("resistance", "nearby_resistance") if f.side > 0 else ("support", "nearby_support")
-        levels = sr[key]
-        if levels:
-            dist = levels[0]["distance_atr"]
+        opposing = sr[key]
+        if opposing:
+            dist = opposing[0]["distance_atr"]
             room = "AMPLE" if dist >= cfg.strong_room_atr else "SOME" if dist >= cfg.moderate_room_atr else "LITTLE"
             f.add("room", level_kind=kind, ratio=fmt_ratio(dist), room=room, signal=f.signal)
         else:
@@ -271,8 +273,9 @@ def _call_rows(f: Facts, inp: dict[str, Any], cfg: VPAConfig) -> None:
     if f.side:
         want = f.side
         confirmed = any(i.side == want and i.state == "CONFIRMED" for i in f.items)
-        f.add("call", signal=f.signal, strength_word=f.strength, confirmation="CONFIRMED" if confirmed else "UNCONFIRMED")
-        heavy = [i for i in f.items if i.side == want and i.live and i.weight >= cfg.strong_min_weight
+        f.add("call", signal=f.signal, strength_word=f.strength,
+              confirmation="CONFIRMED" if confirmed else "UNCONFIRMED")
+        heavy = [i for i in f.items if i.side == want and i.state == "CONFIRMED" and i.weight >= cfg.strong_min_weight
                  and i.bars_ago <= cfg.strong_max_bars_ago and i.timeframe == f.timeframe]
         limits = []
         if not confirmed:

@@ -160,8 +160,8 @@ WORDS: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "limit": {
         "UNCONFIRMED": ("it is not yet confirmed", "no follow-through has confirmed it"),
-        "NO_HEAVY_PATTERN": ("nothing as heavy as a climax or a spring anchors it",
-                             "the chain lacks a heavy event such as a climax or stopping volume"),
+        "NO_HEAVY_PATTERN": ("no confirmed climax or spring anchors it",
+                             "the chain lacks a confirmed heavy event such as a climax or stopping volume"),
         "LITTLE_ROOM": ("the nearest opposing level is less than one ATR away",
                         "there is under one ATR of room to the next level"),
         "NO_TREND_SUPPORT": ("no trend backs it", "it runs without the support of a trend"),

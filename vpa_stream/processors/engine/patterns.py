@@ -300,9 +300,11 @@ CATALOGUE: dict[str, Pattern] = {p.name: p for pair in (
         confirmed_by_low_volume_test=True),
     _pair("CLIMAX_BOTTOM", "CLIMAX_TOP", "CLIMAX", _DIRECTIONAL, (
         Words("a selling climax", "selling climax", "selling climaxes",
-              "a wide bar on exceptional volume at the low after a decline marks capitulation that strong hands absorb"),
+              "a wide bar on exceptional volume at the low after a decline marks capitulation that strong hands "
+              "absorb"),
         Words("a buying climax", "buying climax", "buying climaxes",
-              "a wide bar on exceptional volume at the high after an advance marks a buying frenzy that strong hands sell into")),
+              "a wide bar on exceptional volume at the high after an advance marks a buying frenzy that strong "
+              "hands sell into")),
         "Wyckoff selling / buying climax (Pruden); Coulling ch. 7 (the codes avoid Coulling's reversed naming)",
         confirmed_by_low_volume_test=True),
     _pair("SPRING", "UPTHRUST", "SPRING", _DIRECTIONAL, (
@@ -389,7 +391,8 @@ def detect(s: Series, a: Analysis, cfg: VPAConfig, decimals: int) -> dict[str, D
                                 "prior_move_atr": a.range_prior_move_atr}
     if a.spread_class == "WIDE" and a.volume_class in LOW_VOLUME and a.body_ratio >= cfg.anomaly_body_min:
         fired["ANOMALY"] = {"spread_ratio": a.spread_ratio, "volume_ratio": a.volume_ratio}
-    if a.candle_shape == "LONG_LEGGED_DOJI" and a.volume_class in LOW_VOLUME and a.spread_ratio >= cfg.doji_min_spread_ratio:
+    if (a.candle_shape == "LONG_LEGGED_DOJI" and a.volume_class in LOW_VOLUME
+            and a.spread_ratio >= cfg.doji_min_spread_ratio):
         t = len(s.c) - 1
         rng = s.h[t] - s.l[t]
         if a.atr > 0:

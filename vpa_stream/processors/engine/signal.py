@@ -9,7 +9,8 @@
 4. Score = sum of live evidence (bullish +, bearish -). BUY at or above ``buy_threshold``, SELL at or below its
    negative; a live strong opposite event within ``veto_bars`` turns the signal into HOLD (CONFLICT) unless the
    signal holds a confirmed pattern at least as heavy, which caps it at WEAK.
-5. Strength: STRONG when confirmed, with a pattern of ``strong_min_weight`` in the chain, ``strong_room_atr`` of room
+5. Strength: STRONG when a pattern of ``strong_min_weight`` within ``strong_max_bars_ago`` bars is itself confirmed,
+   with ``strong_room_atr`` of room
    to the nearest opposing level and a higher timeframe that does not trend against it; MODERATE when confirmed or
    with the trend (the primary's or the higher timeframe's, the other not against), with ``moderate_room_atr`` of
    room; else WEAK. A range against the signal (DISTRIBUTION for a BUY) or a veto overruled caps it at WEAK.
@@ -207,7 +208,7 @@ def decide(bars: list[BarFacts], htf: HigherContext | None, primary_trend: str, 
                 return Signal("HOLD", "STRONG", "CONFLICT", score, ev)
             capped = True
         confirmed = bool(own_confirmed)
-        heavy = any(e.direction == want and e.state != VOID and e.weight >= cfg.strong_min_weight
+        heavy = any(e.direction == want and e.state == CONFIRMED and e.weight >= cfg.strong_min_weight
                     and e.bars_ago <= cfg.strong_max_bars_ago and e.timeframe == timeframe for e in evidence)
         room = room_up if want > 0 else room_down
         with_trend = "UP" if want > 0 else "DOWN"
