@@ -176,7 +176,7 @@ WORDS: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 #: numbers shown as words (counts of touches, bars and sessions)
-NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
+NUMBER_WORDS: tuple[str, ...] = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
                 "twelve")
 
 #: timeframe -> (its chart in words, the noun of one of its bars, plural)
@@ -195,9 +195,9 @@ TIMEFRAMES: dict[str, tuple[str, str, str]] = {
 }
 
 #: every pattern's phrase (with article), bare form and gloss, from the catalogue
-PATTERN_PHRASE = {name: p.words.phrase for name, p in CATALOGUE.items()}
-PATTERN_BARE = {name: p.words.bare for name, p in CATALOGUE.items()}
-PATTERN_GLOSS = {name: p.words.gloss for name, p in CATALOGUE.items()}
+PATTERN_PHRASE: dict[str, str] = {name: p.words.phrase for name, p in CATALOGUE.items()}
+PATTERN_BARE: dict[str, str] = {name: p.words.bare for name, p in CATALOGUE.items()}
+PATTERN_GLOSS: dict[str, str] = {name: p.words.gloss for name, p in CATALOGUE.items()}
 
 
 def words(slot: str, code: str, pick: int = 0) -> str:
