@@ -176,8 +176,8 @@ WORDS: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 #: numbers shown as words (counts of touches, bars and sessions)
-NUMBER_WORDS: tuple[str, ...] = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
-                "twelve")
+NUMBER_WORDS: tuple[str, ...] = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+                                 "ten", "eleven", "twelve")
 
 #: timeframe -> (its chart in words, the noun of one of its bars, plural)
 TIMEFRAMES: dict[str, tuple[str, str, str]] = {
