@@ -126,16 +126,20 @@ class VPAConfig:
     follow_body_min: float = 0.3  # ... with a real body (no doji) ...
     follow_min_volume_ratio: float = 1.0  # ... on at least average volume ...
     follow_min_spread_ratio: float = 0.7  # ... over more than a narrow spread (Williams: a sign of strength)
-    test_max_volume_ratio: float = 1.0  # a low-volume test of an event is below average volume and holds its low
+    test_max_volume_ratio: float = 1.0  # a low-volume test of an event is below average volume, holds its low ...
+    test_max_distance_atr: float = 1.0  # ... and comes back within this many ATR of it
     low_volume_test_bars: int = 3  # a TEST / NO_SUPPLY this many bars after a spring-like event confirms it
     veto_bars: int = 3  # a live strong opposite event this recent vetoes a signal
     veto_min_weight: float = 2.5  # "strong": climax, spring/upthrust, stopping/topping-out volume
     accumulation_factor: float = 1.5  # a SPRING or TEST inside ACCUMULATION (mirror: DISTRIBUTION) weighs more
     buy_threshold: float = 2.0  # SELL uses the mirror (score <= -threshold)
     strong_min_weight: float = 2.5  # a STRONG signal's chain holds a pattern at least this heavy ...
-    strong_max_bars_ago: int = 3  # ... no older than this ...
+    strong_max_bars_ago: int = 3  # ... no older than this, and confirmed by bar t itself
     strong_room_atr: float = 1.0  # ... and this much room to the nearest opposing level
     moderate_room_atr: float = 0.5
+    room_min_touches: int = 2  # room is measured to the nearest proven level: one with at least this many touches
+    conflict_ratio: float = 0.5  # a HOLD is CONFLICT when the weaker side is at least this share of the stronger ...
+    conflict_min_score: float = 1.0  # ... and the stronger side weighs at least this much
 
     # -- multi-timeframe
     session_tz: str = "America/New_York"

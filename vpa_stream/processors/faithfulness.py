@@ -31,9 +31,7 @@ _SNAKE = re.compile(r"\b[a-z][a-z0-9]*_[a-z0-9_]+\b")
 _FORBIDDEN = re.compile(r"\b(None|nan|NaN|null|UNKNOWN|inf)\b")
 _HEADER = re.compile(r"^Signal: (BUY|SELL|HOLD) \((STRONG|MODERATE|WEAK)\)$")
 #: claims that name evidence: their slots say which pattern of which bar (and timeframe)
-_EVIDENCE_CLAIMS = {"evidence", "evidence_many", "evidence_hold", "evidence_many_hold", "evidence_void",
-                    "evidence_void_many", "evidence_cancelled", "evidence_cancelled_many", "evidence_now",
-                    "evidence_now_hold", "htf_evidence", "htf_evidence_hold"}
+_EVIDENCE_CLAIMS = {"evidence_now", "evidence_now_hold", "htf_evidence", "htf_evidence_hold"}
 
 
 def _walk(value: Any) -> Iterator[Any]:
@@ -101,7 +99,7 @@ def check_text(inp: dict[str, Any], signal: dict[str, str], text: str, cfg: VPAC
                 problems.append(f"false claim ({readings[0][0]}): {sentence!r}")
                 continue
             claim, row = true[0]
-            if claim in _EVIDENCE_CLAIMS:
+            if claim in _EVIDENCE_CLAIMS or claim.startswith("ev_"):
                 chart = str(row.get("chart", tf))
                 ago = int(row["ago"]) if "ago" in row else 0  # type: ignore[arg-type]
                 patterns = row.get("patterns") or (row["pattern"],)

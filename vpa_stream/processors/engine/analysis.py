@@ -192,7 +192,10 @@ def analyse(s: Series, cfg: VPAConfig, decimals: int) -> Analysis:
     # §3 trading range: this bar's own reading, then the state held by the hysteresis
     raw_state, width_atr, drift, prior_move = _trading_range(s, atr, cfg)
     s.range_raw[-1] = raw_state
-    range_state = _held_range_state(s.range_raw, cfg)
+    s.range_numbers[-1] = (width_atr, drift, prior_move)
+    range_state, set_at = _held_range_state(s.range_raw, cfg)
+    if set_at >= 0 and range_state in ("ACCUMULATION", "DISTRIBUTION"):
+        width_atr, drift, prior_move = s.range_numbers[set_at]  # the reading that set the held state
     first_rb = max(0, n - cfg.range_bars)
     lowest, highest = min(ls[first_rb:]), max(hs[first_rb:])
     position = ratio((c - lowest) / (highest - lowest)) if highest > lowest else 0.5
@@ -341,11 +344,11 @@ def _trading_range(s: Series, atr: float, cfg: VPAConfig) -> tuple[str, float, f
     return "NEUTRAL", width_atr, drift, prior
 
 
-def _held_range_state(raw: list[str], cfg: VPAConfig) -> str:
+def _held_range_state(raw: list[str], cfg: VPAConfig) -> tuple[str, int]:
     """The state of the newest run of ``range_hold_bars`` bars that agree, searched ``range_hold_lookback`` bars
-    back, while it is still read on one of the last ``range_hold_bars`` bars (else NONE): a state changes only
-    once that many consecutive bars agree, ends once that many bars no longer read it, and stays a function of
-    the window (DOMAIN §1, purity)."""
+    back, while it is still read on one of the last ``range_hold_bars`` bars (else NONE), and the position of the
+    newest bar of that run (-1 when none): a state changes only once that many consecutive bars agree, ends once
+    that many bars no longer read it, and stays a function of the window (DOMAIN §1, purity)."""
     hold = cfg.range_hold_bars
     n = len(raw)
     for j in range(n - 1, max(n - cfg.range_hold_lookback, hold - 1) - 1, -1):
@@ -354,5 +357,5 @@ def _held_range_state(raw: list[str], cfg: VPAConfig) -> str:
         while k < hold and raw[j - k] == state:
             k += 1
         if k == hold:
-            return state if state in raw[max(0, n - hold) :] else "NONE"
-    return "NONE"
+            return (state, j) if state in raw[max(0, n - hold) :] else ("NONE", -1)
+    return "NONE", -1

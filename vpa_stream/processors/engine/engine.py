@@ -18,7 +18,7 @@ from vpa_stream.processors.engine.patterns import CATALOGUE, detect
 from vpa_stream.processors.engine.periods import PeriodAggregator, SessionCalendar
 from vpa_stream.processors.engine.render import price_decimals
 from vpa_stream.processors.engine.series import Series
-from vpa_stream.processors.engine.signal import BarFacts, HigherContext, Signal, decide
+from vpa_stream.processors.engine.signal import BarFacts, HigherContext, Location, Signal, decide
 from vpa_stream.schemas.models import TIMEFRAME_SECONDS, Bar, iso_utc
 
 
@@ -224,7 +224,7 @@ class SymbolEngine:
                 continue  # before the series' first analysed bar
             bars.append(BarFacts(t - i, round(s.c[i], decimals), round(s.l[i], decimals), round(s.h[i], decimals),
                                  s.v[i], s.v[i - 1] if i > 0 else s.v[i], ai.close_position, ai.body_ratio,
-                                 ai.volume_ratio, ai.spread_ratio, ai.patterns, ai.range_state))
+                                 ai.volume_ratio, ai.spread_ratio, ai.atr, ai.patterns, ai.range_state))
         own = TIMEFRAME_SECONDS[s.timeframe]
         higher = [tf for tf in mtf if TIMEFRAME_SECONDS[tf] > own]
         htf = None
@@ -244,11 +244,12 @@ class SymbolEngine:
                 htf = HigherContext(tf, str(entry["trend"]), bar.pattern if bar.close_time >= s.ct[0] else None,
                                     round(bar.low, decimals), round(bar.high, decimals), len(later), tuple(later),
                                     tuple(period))
-        doji = "LOW_VOLUME_DOJI" in a.patterns
-        return decide(bars, htf, a.trend_status,
-                      a.resistances[0].distance_atr if a.resistances else None,
-                      a.supports[0].distance_atr if a.supports else None,
-                      doji, "ANOMALY" in a.patterns, s.timeframe, cfg)
+        proven_up = [lv.distance_atr for lv in a.resistances if lv.touches >= cfg.room_min_touches]
+        proven_down = [lv.distance_atr for lv in a.supports if lv.touches >= cfg.room_min_touches]
+        where = Location(round(s.c[t], decimals), round(a.atr, decimals), proven_up[0] if proven_up else None,
+                         proven_down[0] if proven_down else None)
+        return decide(bars, htf, a.trend_status, where, "LOW_VOLUME_DOJI" in a.patterns, "ANOMALY" in a.patterns,
+                      s.timeframe, cfg)
 
     def _input(self, s: Series, a: Analysis, signal: Signal, ts: str, decimals: int,
                mtf: dict[str, dict[str, Any]]) -> dict[str, Any]:

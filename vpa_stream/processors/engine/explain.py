@@ -1,11 +1,12 @@
 """The explanation of DOMAIN §7: an analyst's note written from the facts of the prompt, claim by claim.
 
 The first line keeps the codes (``Signal: BUY (MODERATE)``); then up to four paragraphs in plain words: the
-background (the evidence of the last bars and how it weighs), this bar (effort against result, with its numbers),
-location and context (trend, range, levels and the room to them, other timeframes), and the plan (the call, what
-holds it back or makes it strong, what would confirm it, where it is invalidated). Every sentence is a template of
-``phrasebook`` filled from a true row of ``facts``, so the checker can parse it back and verify it; the phrasing,
-the optional sentences and the order of the first three paragraphs are chosen deterministically from the id.
+background (the evidence of the last bars, oldest first: what confirmed or voided each pattern and which side it
+is on), this bar (effort against result, with its numbers), location and context (trend, range, levels and the
+room to them, other timeframes), and the plan (how the sides weigh, the call, what makes it strong or holds it
+back, what would confirm it, where it is invalidated). Every sentence is a template of ``phrasebook`` filled from a
+true row of ``facts``, so the checker can parse it back and verify it; the phrasing, the optional sentences and
+the order of the first two paragraphs are chosen deterministically from the id.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from vpa_stream.processors.engine.facts import Facts, facts
 from vpa_stream.processors.engine.grammar import Row
 from vpa_stream.processors.engine.phrasebook import phrasings
 
-_EVIDENCE_KINDS = ("evidence", "evidence_many", "evidence_hold", "evidence_many_hold", "evidence_void",
-                   "evidence_void_many", "evidence_cancelled", "evidence_cancelled_many")
-#: paragraph orders the logic allows: the plan is always last
-_ORDERS = ((0, 1, 2), (1, 0, 2), (0, 2, 1), (1, 2, 0))
+#: evidence claim stems, oldest bar first within the background paragraph
+_STEMS = ("live", "confirmed_ft", "confirmed_lvt", "void_close", "void_against", "void_taken")
+#: paragraph orders the story allows: background and this bar may swap; location follows, the plan ends
+_ORDERS = ((0, 1, 2), (1, 0, 2))
 
 
 class Chooser:
@@ -58,64 +59,74 @@ class Writer:
         return self.say(claim, rows[0], key or claim) if rows else None
 
 
+def _evidence_rows(f: Facts) -> list[tuple[str, Row]]:
+    """(plain claim kind, row) of each evidence group of the earlier bars, oldest first."""
+    rows = [(f"ev_{stem}{many}", row) for stem in _STEMS for many in ("", "_many") for row in f.true(f"ev_{stem}{many}")]
+    rows.sort(key=lambda kr: -int(kr[1]["ago"]))  # type: ignore[arg-type]
+    return rows
+
+
 def _background(w: Writer) -> list[str]:
     f = w.f
     out: list[str] = []
     quiet = w.first("quiet_history")
     if quiet is not None:
         out.append(quiet)
-    rows = [(claim, row) for claim in _EVIDENCE_KINDS for row in f.true(claim)]
-    rows.sort(key=lambda cr: -int(cr[1]["ago"]))  # type: ignore[arg-type]  # the sequence as it happened
+    told: set[str] = set()  # the sides whose relation to the call has been said
     glossed = False
-    for claim, row in rows:
-        out.append(w.say(claim, row, f"{claim}|{row['ago']}|{row['side']}"))
-        if not glossed and row.get("state") in ("LIVE", "CONFIRMED") and len(row["patterns"]) == 1:  # type: ignore[arg-type]
+    for kind, row in _evidence_rows(f):
+        side = str(row["side"])
+        key = f"{kind}|{row['ago']}|{side}"
+        if row["state"] != "VOID" and side not in told:
+            told.add(side)  # the first live sentence of a side says which way it counts; the others need not
+            if f.side == 0:
+                out.append(w.say(kind + "_side", row, key))
+            else:
+                rel = "FOR" if (1 if side == "BULLISH" else -1) == f.side else "AGAINST"
+                out.append(w.say(kind + "_rel", {**row, "relation": rel, "signal": f.signal}, key))
+        else:
+            out.append(w.say(kind, row, key))
+        if not glossed and row["state"] != "VOID" and len(row["patterns"]) == 1:  # type: ignore[arg-type]
             pattern = row["patterns"][0]  # type: ignore[index]
-            if w.choose.chance(f"gloss|{pattern}", 60):
+            if w.choose.chance(f"gloss|{pattern}", 50):
                 out.append(w.say("gloss", {"pattern": pattern, "gloss": pattern}, f"gloss|{pattern}"))
                 glossed = True
     for kind in ("htf_evidence", "htf_evidence_hold"):
         for row in f.true(kind):
             out.append(w.say(kind, row, f"{kind}|{row['chart']}"))
-    balance = f.true("balance")
-    if balance:
-        want = "MATCHES" if f.reason == "CONFLICT" else "OUTWEIGHS"
-        chosen = [r for r in balance if r["weigh"] == want] or balance
-        out.append(w.say("balance", chosen[0], "balance"))
-    else:
-        one = w.first("one_sided")
-        if one is not None and rows:
-            out.append(one)
     return out
 
 
-def _this_bar(w: Writer) -> list[str]:
+def _this_bar(w: Writer, inp: dict[str, Any]) -> list[str]:
     f = w.f
     out: list[str] = []
     for kind in ("evidence_now", "evidence_now_hold"):
         for row in f.true(kind):
             out.append(w.say(kind, row, f"{kind}|{row['side']}"))
-            patterns = row["patterns"]
-            heaviest = patterns[0]  # type: ignore[index]
-            if w.choose.chance(f"gloss-now|{heaviest}", 70):
+            heaviest = row["patterns"][0]  # type: ignore[index]
+            if w.choose.chance(f"gloss-now|{heaviest}", 60):
                 out.append(w.say("gloss", {"pattern": heaviest, "gloss": heaviest}, f"gloss-now|{heaviest}"))
     pierce = w.first("pierce")
     if pierce is not None:
         out.append(pierce)
     out.append(w.say("bar_effort", f.true("bar_effort")[0], "bar_effort"))
     wicks = f.true("wick")
-    if wicks and w.choose.chance("wick", 60):
-        biggest = max(wicks, key=lambda r: str(r["ratio"]))
-        out.append(w.say("wick", biggest, "wick"))
-    out.append(w.say("effort_result", f.true("effort_result")[0], "effort_result"))
+    if wicks and w.choose.chance("wick", 50):
+        out.append(w.say("wick", max(wicks, key=lambda r: str(r["ratio"])), "wick"))
+    fired = {name for name, p in inp["pattern_analysis"].items() if p["detected"]}
+    if not fired & {"ANOMALY", "ABSORPTION_BULLISH", "ABSORPTION_BEARISH"}:  # their glosses already say it
+        out.append(w.say("effort_result", f.true("effort_result")[0], "effort_result"))
     shape = w.first("shape")
-    if shape is not None and w.choose.chance("shape", 70):
+    if shape is not None and w.choose.chance("shape", 60):
         out.append(shape)
     extremes = f.true("extreme")
+    said_volume = False
     if extremes and w.choose.chance("extreme", 80):
-        out.append(w.say("extreme", extremes[w.choose.number("extreme-row") % len(extremes)], "extreme"))
+        row = extremes[w.choose.number("extreme-row") % len(extremes)]
+        said_volume = str(row["extreme"]).endswith("VOLUME")
+        out.append(w.say("extreme", row, "extreme"))
     prior = w.first("prior_volume")
-    if prior is not None and w.choose.chance("prior", 60):
+    if prior is not None and not said_volume and w.choose.chance("prior", 60):
         out.append(prior)
     for row in f.true("neutral_pattern"):
         out.append(w.say("neutral_pattern", row, f"neutral|{row['pattern']}"))
@@ -125,26 +136,32 @@ def _this_bar(w: Writer) -> list[str]:
 def _context(w: Writer) -> list[str]:
     f = w.f
     out = [s for s in (w.first("trend"), w.first("trend_flat")) if s is not None]
-    out.append(w.say("volume_trend", f.true("volume_trend")[0], "volume_trend"))
+    volume = f.true("volume_trend")[0]
+    if volume["validation"] != "NONE":  # with no verdict on the trend, the sentence would say nothing
+        out.append(w.say("volume_trend", volume, "volume_trend"))
     swing = w.first("swing")
-    if swing is not None and w.choose.chance("swing", 50):
+    if swing is not None and w.choose.chance("swing", 40):
         out.append(swing)
+    ranged = False
     for kind in ("range", "range_neutral"):
         for row in f.true(kind):
             out.append(w.say(kind, row, "range"))
-    if w.choose.chance("position", 50) or f.true("range") or f.true("range_neutral"):
+            ranged = True
+    if ranged or w.choose.chance("position", 40):
         out.append(w.say("range_position", f.true("range_position")[0], "position"))
     for kind in ("levels", "levels_no_support", "levels_no_resistance", "levels_none"):
         for row in f.true(kind):
             out.append(w.say(kind, row, "levels"))
-    for kind in ("room", "open_room"):
+    for kind in ("room", "open_room", "risk_room"):
         for row in f.true(kind):
-            out.append(w.say(kind, row, kind))
+            if kind != "open_room" or w.choose.chance("open-room", 50):
+                out.append(w.say(kind, row, kind))
+    echoed = {str(row["chart"]) for kind in ("htf_evidence", "htf_evidence_hold") for row in f.true(kind)}
     for kind in ("mtf", "mtf_lower"):
         for row in f.true(kind):
             out.append(w.say(kind, row, f"{kind}|{row['chart']}"))
     for row in f.true("mtf_pattern"):
-        if w.choose.chance(f"mtf-pattern|{row['chart']}", 70):
+        if row["chart"] not in echoed and w.choose.chance(f"mtf-pattern|{row['chart']}", 60):
             out.append(w.say("mtf_pattern", row, f"mtf_pattern|{row['chart']}"))
     return out
 
@@ -152,37 +169,48 @@ def _context(w: Writer) -> list[str]:
 def _plan(w: Writer) -> list[str]:
     f = w.f
     out: list[str] = []
+    balance = f.true("balance")
+    if balance:
+        want = "MATCHES" if f.reason == "CONFLICT" else "OUTWEIGHS"
+        chosen = [r for r in balance if r["weigh"] == want] or balance
+        out.append(w.say("balance", chosen[0], "balance"))
+    elif f.side and f.true("one_sided") and w.choose.chance("one-sided", 50):
+        out.append(w.say("one_sided", f.true("one_sided")[0], "one_sided"))
     if f.side:
         out.append(w.say("call", f.true("call")[0], "call"))
         strong = f.true("strong")
+        stop = (f.true("invalidation_bull") + f.true("invalidation_bear") + f.true("invalidation_bull_recent")
+                + f.true("invalidation_bear_recent"))
         if f.strength == "STRONG" and strong:
-            out.append(w.say("strong", strong[0], "strong"))
+            same = [r for r in strong if stop and r["pattern"] == stop[0]["pattern"]]
+            out.append(w.say("strong", (same or strong)[0], "strong"))
         elif f.true("limits"):
             out.append(w.say("limits", f.true("limits")[0], "limits"))
-        for kind in ("htf_limit", "range_limit", "veto_overruled"):
-            for row in f.true(kind):
-                out.append(w.say(kind, row, kind))
+        for kind in ("htf_limit", "range_limit", "range_lifted", "veto_overruled"):
+            rows = f.true(kind)
+            if rows:  # one sentence each: the heaviest veto says it
+                out.append(w.say(kind, rows[0], kind))
         ok = w.first("htf_ok")
-        if ok is not None and w.choose.chance("htf_ok", 50):
+        if ok is not None and w.choose.chance("htf_ok", 40):
             out.append(ok)
         needed = w.first("confirm_needed")
         if needed is not None:
             out.append(needed)
-        for kind in ("invalidation_bull", "invalidation_bear"):
+        for kind in ("invalidation_bull", "invalidation_bear", "invalidation_bull_recent", "invalidation_bear_recent"):
             for row in f.true(kind):
                 out.append(w.say(kind, row, "invalidation"))
         return out
-    out.append(w.say("hold", f.true("hold")[0], "hold"))
-    for kind in ("veto", "lean", "stand_aside"):
-        for row in f.true(kind):
-            out.append(w.say(kind, row, kind))
+    for kind in ("hold", "veto", "lean", "stand_aside"):
+        rows = f.true(kind)
+        if rows:
+            out.append(w.say(kind, rows[0], kind))
     needed = w.first("confirm_needed")
     if needed is not None:
         out.append(needed)
     for kind in ("void_case_bull", "void_case_bear"):
         for row in f.true(kind):
             out.append(w.say(kind, row, kind))
-    if f.reason in ("NO_EDGE", "STAND_ASIDE", "CONFLICT"):
+    if f.true("wait"):
         out.append(w.say("wait", {}, "wait"))
     return out
 
@@ -192,7 +220,7 @@ def explain(record_input: dict[str, Any], signal: dict[str, str], decimals: int,
     """The explanation of one example: a pure function of its input, its signal, the config and its id."""
     f = facts(record_input, signal, cfg, decimals)
     w = Writer(f, Chooser(example_id))
-    background, bar, context = _background(w), _this_bar(w), _context(w)
+    background, bar, context = _background(w), _this_bar(w, record_input), _context(w)
     if f.true("quiet_history") and len(background) == 1:
         bar = background + bar  # a bar with no history: its background is one sentence of its own paragraph
         background = []

@@ -3,7 +3,8 @@
 ``facts(input, signal, cfg)`` reads only the record's input (what the model is shown), the signal being
 explained, and the rule constants of the config; it never looks at the engine's internal state. Each claim kind
 has the list of rows that are true of this prompt: the realiser writes some of them, and the faithfulness
-checker accepts a parsed sentence only when its slot values match a true row of its kind.
+checker accepts a parsed sentence only when its slot values match a true row of its kind. The rows of the call
+itself (what makes it strong or holds it back, the plan) are in ``facts_call``.
 """
 
 from __future__ import annotations
@@ -17,10 +18,14 @@ from vpa_stream.processors.engine.lexicon import bar_noun
 from vpa_stream.processors.engine.patterns import CATALOGUE
 from vpa_stream.processors.engine.render import fmt_price, fmt_ratio, price_decimals
 
-_SIDE = {"BULLISH": 1, "BEARISH": -1}
-_SIDE_OF = {1: "BULLISH", -1: "BEARISH"}
+SIDE = {"BULLISH": 1, "BEARISH": -1}
+SIDE_OF = {1: "BULLISH", -1: "BEARISH"}
 _SIGNAL_SIDE = {"BUY": 1, "SELL": -1, "HOLD": 0}
-_STRONG_EVENT = 2.5
+#: evidence state and cause -> the claim kind's stem
+_STEM = {("LIVE", None): "live", ("CONFIRMED", "FOLLOW_THROUGH"): "confirmed_ft",
+         ("CONFIRMED", "LOW_VOLUME_TEST"): "confirmed_lvt", ("VOID", "CLOSE_BEYOND"): "void_close",
+         ("VOID", "FOLLOW_THROUGH_AGAINST"): "void_against", ("VOID", "EXTREME_TAKEN_OUT"): "void_taken"}
+TF_ORDER = {"1m": 1, "2m": 2, "5m": 3, "15m": 4, "30m": 5, "1h": 6, "90m": 7, "4h": 8, "1d": 9, "1wk": 10, "1mo": 11}
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +40,8 @@ class Item:
     level: float
     timeframe: str
     contribution: float
+    changed_by: int | None
+    cause: str | None
 
     @property
     def live(self) -> bool:
@@ -62,42 +69,50 @@ class Facts:
         return self.rows.get(claim, [])
 
 
-def facts(inp: dict[str, Any], signal: dict[str, str], cfg: VPAConfig | None = None,
-          decimals: int | None = None) -> Facts:
-    cfg = cfg or VPAConfig()
-    tf = inp["primary_timeframe"]
-    d = decimals if decimals is not None else price_decimals(inp["current_candle"]["close"], cfg.price_decimals)
+def items_of(inp: dict[str, Any], cfg: VPAConfig) -> list[Item]:
+    """The evidence with its shares of the score: decayed, 1.5x when confirmed, each bar once per side."""
     items = []
     best: dict[tuple[str, int, int], float] = {}
     for e in inp["evidence"]:
-        side = _SIDE[e["direction"]]
+        side = SIDE[e["direction"]]
         share = 0.0
         if e["state"] != "VOID":
             share = e["weight"] * cfg.decay ** e["bars_ago"]
             if e["state"] == "CONFIRMED":
                 share *= cfg.confirmed_factor
         key = (e["timeframe"], e["bars_ago"], side)
-        best[key] = max(best.get(key, 0.0), share)  # one bar counts once per side, with its heaviest pattern
+        best[key] = max(best.get(key, 0.0), share)
         items.append(Item(e["pattern"], e["bars_ago"], side, e["weight"], e["state"], e["level"], e["timeframe"],
-                          side * share))
+                          side * share, e.get("changed_by"), e.get("cause")))
     counted: set[tuple[str, int, int]] = set()
     for n, item in enumerate(items):
         key = (item.timeframe, item.bars_ago, item.side)
         if key in counted or abs(item.contribution) != best[key]:
             items[n] = Item(item.pattern, item.bars_ago, item.side, item.weight, item.state, item.level,
-                            item.timeframe, 0.0)
+                            item.timeframe, 0.0, item.changed_by, item.cause)
         else:
             counted.add(key)
+    return items
+
+
+def facts(inp: dict[str, Any], signal: dict[str, str], cfg: VPAConfig | None = None,
+          decimals: int | None = None) -> Facts:
+    from vpa_stream.processors.engine.facts_call import call_rows
+
+    cfg = cfg or VPAConfig()
+    d = decimals if decimals is not None else price_decimals(inp["current_candle"]["close"], cfg.price_decimals)
+    items = items_of(inp, cfg)
     bull = sum(i.contribution for i in items if i.contribution > 0)
     bear = -sum(i.contribution for i in items if i.contribution < 0)
     score = round(bull - bear, 2)
     kind = signal["type"]
-    f = Facts(tf, d, kind, signal["strength"], signal.get("reason", ""), _SIGNAL_SIDE.get(kind, 0),
-              (1 if score > 0 else -1 if score < 0 else 0) if kind == "HOLD" else 0, items, bull, bear)
-    _evidence_rows(f, inp, cfg)
+    f = Facts(inp["primary_timeframe"], d, kind, signal["strength"], signal.get("reason", ""),
+              _SIGNAL_SIDE.get(kind, 0), (1 if score > 0 else -1 if score < 0 else 0) if kind == "HOLD" else 0,
+              items, bull, bear)
+    _evidence_rows(f, cfg)
     _bar_rows(f, inp)
     _context_rows(f, inp, cfg)
-    _call_rows(f, inp, cfg)
+    call_rows(f, inp, cfg)
     return f
 
 
@@ -107,48 +122,48 @@ def relation(f: Facts, side: int) -> str:
     return "FOR" if side == f.side else "AGAINST"
 
 
-def _evidence_rows(f: Facts, inp: dict[str, Any], cfg: VPAConfig) -> None:
+def _evidence_rows(f: Facts, cfg: VPAConfig) -> None:
     primary = [i for i in f.items if i.timeframe == f.timeframe]
     if not any(i.bars_ago > 0 for i in primary):
         f.add("quiet_history", count=cfg.evidence_bars - 1, noun=bar_noun(f.timeframe, 2))
-    bars = [*inp["recent_candles"], inp["current_candle"]]
-    groups: dict[tuple[int, str, int], list[Item]] = {}
+    groups: dict[tuple[int, str, int, str | None, int | None], list[Item]] = {}
     for i in primary:
-        groups.setdefault((i.bars_ago, i.state, i.side), []).append(i)
-    for (ago, state, side), members in groups.items():
+        groups.setdefault((i.bars_ago, i.state, i.side, i.cause, i.changed_by), []).append(i)
+    for (ago, state, side, cause, changed_by), members in groups.items():
         patterns = tuple(sorted(m.pattern for m in members))
         rel = relation(f, side)
-        if state == "VOID":
-            level = members[0].level
-            later = bars[len(bars) - ago :] if ago else []
-            broken = any(side * c["close"] < side * level for c in later)
-            kind = "evidence_void" if broken else "evidence_cancelled"
-            f.add(kind if len(patterns) == 1 else kind + "_many", ago=ago, patterns=patterns,
-                  side=_SIDE_OF[side], beyond=_SIDE_OF[side], price=fmt_price(level, f.decimals))
-        elif ago == 0:
+        side_word = SIDE_OF[side]
+        if ago == 0:
             f.add("evidence_now_hold" if rel == "NEUTRAL" else "evidence_now", noun=bar_noun(f.timeframe),
-                  patterns=patterns, side=_SIDE_OF[side], relation=rel, signal=f.signal)
+                  patterns=patterns, side=side_word, relation=rel, signal=f.signal)
         else:
-            kind = "evidence" if len(patterns) == 1 else "evidence_many"
-            f.add(kind + ("_hold" if rel == "NEUTRAL" else ""), ago=ago, patterns=patterns, state=state,
-                  states=state, side=_SIDE_OF[side], relation=rel, signal=f.signal)
+            kind = "ev_" + _STEM[(state, cause)] + ("_many" if len(patterns) > 1 else "")
+            row: Row = {"ago": ago, "patterns": patterns, "side": side_word, "state": state, "states": state,
+                        "ext": side_word, "taken": side_word, "beyond": side_word,
+                        "bar_dir": "UP" if side > 0 else "DOWN", "price": fmt_price(members[0].level, f.decimals)}
+            if changed_by is not None:
+                row["by"] = changed_by
+            f.add(kind, **row)
+            if state != "VOID":
+                if rel != "NEUTRAL":
+                    f.add(kind + "_rel", **row, relation=rel, signal=f.signal)
+                f.add(kind + "_side", **row)
         for m in members:
             f.add("gloss", pattern=m.pattern, gloss=m.pattern)
     for i in f.items:
         if i.timeframe != f.timeframe:
             f.add("htf_evidence_hold" if f.side == 0 else "htf_evidence", chart=i.timeframe, pattern=i.pattern,
-                  state=i.state, side=_SIDE_OF[i.side],
-                  relation=relation(f, i.side), signal=f.signal)
+                  state=i.state, side=SIDE_OF[i.side], relation=relation(f, i.side), signal=f.signal)
     live_bull = any(i.live and i.side > 0 for i in f.items)
     live_bear = any(i.live and i.side < 0 for i in f.items)
     if live_bull and live_bear:
-        strong, weak = (("BULLISH", "BEARISH") if f.bull > f.bear else ("BEARISH", "BULLISH"))
+        strong, weak = ("BULLISH", "BEARISH") if f.bull > f.bear else ("BEARISH", "BULLISH")
         if f.bull != f.bear:
             f.add("balance", side=strong, side_b=weak, weigh="OUTWEIGHS")
-        if abs(f.bull - f.bear) < cfg.buy_threshold:
+        if min(f.bull, f.bear) >= cfg.conflict_ratio * max(f.bull, f.bear):
             f.add("balance", side=strong, side_b=weak, weigh="MATCHES")
             f.add("balance", side=weak, side_b=strong, weigh="MATCHES")
-    elif live_bull or live_bear:
+    elif (live_bull or live_bear) and f.side:
         f.add("one_sided", side="BEARISH" if live_bull else "BULLISH")
 
 
@@ -162,7 +177,8 @@ def _bar_rows(f: Facts, inp: dict[str, Any]) -> None:
         value = m[f"{wick}_wick"]
         if value >= 0.3:
             f.add("wick", wick=wick, ratio=fmt_ratio(value))
-    f.add("effort_result", reading=effort_reading(m["volume_class"], m["spread_class"]))
+    f.add("effort_result", reading=effort_reading(m["volume_class"], m["spread_class"], m["spread_ratio"],
+                                                  m["close_class"]))
     if m["candle_shape"] != "NORMAL":
         f.add("shape", shape=m["candle_shape"], color=m["candle_color"])
     bars = [*inp["recent_candles"], inp["current_candle"]]
@@ -201,11 +217,16 @@ def _bar_rows(f: Facts, inp: dict[str, Any]) -> None:
                   price=fmt_price(float(details["level"]), f.decimals), ratio=fmt_ratio(float(details["pierce_atr"])))
 
 
-def effort_reading(volume: str, spread: str) -> str:
-    """Effort (volume) against result (spread), Wyckoff's third law."""
+def effort_reading(volume: str, spread: str, spread_ratio: float, close: str) -> str:
+    """Effort (volume) against result (spread), Wyckoff's third law; on heavy volume over an ordinary spread the
+    close decides who won the bar."""
     heavy, light = volume in ("HIGH", "VERY_HIGH"), volume in ("LOW", "VERY_LOW")
     if heavy:
-        return "EFFORT_WITH_RESULT" if spread == "WIDE" else "EFFORT_WITHOUT_RESULT"
+        if spread == "WIDE":
+            return "EFFORT_WITH_RESULT"
+        if spread_ratio <= 0.8:
+            return "EFFORT_WITHOUT_RESULT"
+        return {"LOW": "HEAVY_CLOSE_LOW", "HIGH": "HEAVY_CLOSE_HIGH"}.get(close, "HEAVY_CLOSE_MID")
     if light:
         return {"WIDE": "RESULT_WITHOUT_EFFORT", "NARROW": "QUIET"}.get(spread, "THIN")
     return {"WIDE": "EASY_MOVE", "NARROW": "DULL"}.get(spread, "BALANCED")
@@ -223,8 +244,7 @@ def _context_rows(f: Facts, inp: dict[str, Any], cfg: VPAConfig) -> None:
     rng = tr["trading_range"]
     if rng["state"] in ("ACCUMULATION", "DISTRIBUTION"):
         f.add("range", range=rng["state"], ratio_w=fmt_ratio(rng["width_atr"]),
-              ratio_m=fmt_ratio(abs(rng["prior_move_atr"])),
-              leg="FALL" if rng["prior_move_atr"] < 0 else "RISE")
+              ratio_m=fmt_ratio(abs(rng["prior_move_atr"])), leg="FALL" if rng["prior_move_atr"] < 0 else "RISE")
     elif rng["state"] == "NEUTRAL":
         f.add("range_neutral", range="NEUTRAL", ratio_w=fmt_ratio(rng["width_atr"]))
     pos = rng["position"]
@@ -240,108 +260,17 @@ def _context_rows(f: Facts, inp: dict[str, Any], cfg: VPAConfig) -> None:
     kind = {(True, True): "levels", (False, True): "levels_no_support", (True, False): "levels_no_resistance",
             (False, False): "levels_none"}[(bool(sr["nearby_support"]), bool(sr["nearby_resistance"]))]
     f.add(kind, **levels)
-    if f.side:
-        kind, key = ("resistance", "nearby_resistance") if f.side > 0 else ("support", "nearby_support")
-        opposing = sr[key]
-        if opposing:
-            dist = opposing[0]["distance_atr"]
-            room = "AMPLE" if dist >= cfg.strong_room_atr else "SOME" if dist >= cfg.moderate_room_atr else "LITTLE"
-            f.add("room", level_kind=kind, ratio=fmt_ratio(dist), room=room, signal=f.signal)
-        else:
-            f.add("open_room", level_kind=kind, signal=f.signal)
-    own = _TF_ORDER.get(f.timeframe, 0)
+    own = TF_ORDER.get(f.timeframe, 0)
     for tf, e in inp["multi_timeframe_context"].items():
-        lower = _TF_ORDER.get(tf, 0) < own
+        lower = TF_ORDER.get(tf, 0) < own
         f.add("mtf_lower" if lower else "mtf", chart=tf, trend_word=e["trend"], strength_word=e["strength"],
               volume=e["volume_class"])
         if e["pattern"] is not None:
             f.add("mtf_pattern", chart=tf, pattern=e["pattern"])
 
 
-_TF_ORDER = {"1m": 1, "2m": 2, "5m": 3, "15m": 4, "30m": 5, "1h": 6, "90m": 7, "4h": 8, "1d": 9, "1wk": 10, "1mo": 11}
-
-
 def higher_timeframe(inp: dict[str, Any]) -> tuple[str, str] | None:
     """(timeframe, trend) of the nearest higher timeframe of the prompt's context, if any."""
-    own = _TF_ORDER.get(inp["primary_timeframe"], 0)
-    higher = [(tf, e["trend"]) for tf, e in inp["multi_timeframe_context"].items() if _TF_ORDER.get(tf, 0) > own]
-    return min(higher, key=lambda x: _TF_ORDER[x[0]]) if higher else None
-
-
-def _call_rows(f: Facts, inp: dict[str, Any], cfg: VPAConfig) -> None:
-    htf = higher_timeframe(inp)
-    if f.side:
-        want = f.side
-        confirmed = any(i.side == want and i.state == "CONFIRMED" for i in f.items)
-        f.add("call", signal=f.signal, strength_word=f.strength,
-              confirmation="CONFIRMED" if confirmed else "UNCONFIRMED")
-        heavy = [i for i in f.items if i.side == want and i.state == "CONFIRMED" and i.weight >= cfg.strong_min_weight
-                 and i.bars_ago <= cfg.strong_max_bars_ago and i.timeframe == f.timeframe]
-        limits = []
-        if not confirmed:
-            limits.append("UNCONFIRMED")
-            f.add("confirm_needed", bar_dir="UP" if want > 0 else "DOWN", close="HIGH" if want > 0 else "LOW")
-        if not heavy:
-            limits.append("NO_HEAVY_PATTERN")
-        levels = inp["support_resistance"]["nearby_resistance" if want > 0 else "nearby_support"]
-        room_ok = not levels or levels[0]["distance_atr"] >= cfg.strong_room_atr
-        if not room_ok:
-            limits.append("LITTLE_ROOM")
-        with_trend = "UP" if want > 0 else "DOWN"
-        opposes = htf is not None and htf[1] == ("DOWN" if want > 0 else "UP")
-        agrees = not opposes and (inp["trend_analysis"]["status"] == with_trend
-                                  or (htf is not None and htf[1] == with_trend))
-        if not agrees:
-            limits.append("NO_TREND_SUPPORT")
-        if limits:
-            f.add("limits", limits=tuple(sorted(limits)))
-        if opposes and htf is not None:
-            f.add("htf_limit", chart=htf[0], trend_word=htf[1])
-        elif htf is not None:
-            f.add("htf_ok", chart=htf[0], trend_word=htf[1])
-        if confirmed and heavy and room_ok and not opposes:
-            for i in heavy:
-                f.add("strong", bare=i.pattern)
-        against = "DISTRIBUTION" if want > 0 else "ACCUMULATION"
-        if inp["trend_analysis"]["trading_range"]["state"] == against:
-            f.add("range_limit", range=against, signal=f.signal)
-        for i in _vetoes(f, -want):
-            f.add("veto_overruled", bare=i.pattern, ago=i.bars_ago, signal=f.signal)
-        live = [i for i in f.items if i.side == want and i.live]
-        if live:
-            top = max(live, key=lambda i: (i.weight, -i.bars_ago))
-            if top.timeframe == f.timeframe:
-                f.add("invalidation_bull" if want > 0 else "invalidation_bear", signal=f.signal,
-                      price=fmt_price(top.level, f.decimals), bare=top.pattern, ago=top.bars_ago)
-        return
-    # HOLD
-    f.add("hold", reason=f.reason)
-    f.add("wait")
-    if f.reason == "CONFLICT":
-        for side in (1, -1):
-            live = [i for i in f.items if i.side == side and i.live and i.timeframe == f.timeframe]
-            if live:
-                top = max(live, key=lambda i: (i.weight, -i.bars_ago))
-                f.add("void_case_bull" if side > 0 else "void_case_bear", price=fmt_price(top.level, f.decimals),
-                      side=_SIDE_OF[side])
-        score_side = 1 if f.bull > f.bear else -1
-        for i in _vetoes(f, -score_side):
-            f.add("veto", bare=i.pattern, ago=i.bars_ago, signal="BUY" if score_side > 0 else "SELL")
-    elif f.reason == "LEAN" and f.lean:
-        f.add("lean", side=_SIDE_OF[f.lean], signal="BUY" if f.lean > 0 else "SELL")
-        live = [i for i in f.items if i.side == f.lean and i.live and i.timeframe == f.timeframe]
-        if live:
-            top = max(live, key=lambda i: (i.weight, -i.bars_ago))
-            f.add("void_case_bull" if f.lean > 0 else "void_case_bear", price=fmt_price(top.level, f.decimals),
-                  side=_SIDE_OF[f.lean])
-        f.add("confirm_needed", bar_dir="UP" if f.lean > 0 else "DOWN", close="HIGH" if f.lean > 0 else "LOW")
-    elif f.reason == "STAND_ASIDE":
-        detected = [n for n, p in inp["pattern_analysis"].items() if p["detected"]]
-        for name in ("LOW_VOLUME_DOJI", "ANOMALY"):
-            if name in detected:
-                f.add("stand_aside", pattern=name)
-
-
-def _vetoes(f: Facts, side: int) -> list[Item]:
-    return [i for i in f.items if i.side == side and i.live and i.bars_ago <= 3 and i.timeframe == f.timeframe
-            and i.weight >= _STRONG_EVENT]
+    own = TF_ORDER.get(inp["primary_timeframe"], 0)
+    higher = [(tf, e["trend"]) for tf, e in inp["multi_timeframe_context"].items() if TF_ORDER.get(tf, 0) > own]
+    return min(higher, key=lambda x: TF_ORDER[x[0]]) if higher else None

@@ -40,6 +40,21 @@ for _tf, (_chart, _noun, _plural) in lx.TIMEFRAMES.items():
     _AGO.update(_ago_phrases(_noun, _plural))
 
 
+_AGO_POS: dict[str, int] = {"today's": 0, "yesterday's": 1}
+for _tf, (_chart, _noun, _plural) in lx.TIMEFRAMES.items():
+    _AGO_POS.update({f"this {_noun}'s": 0, f"the previous {_noun}'s": 1})
+
+
+def ago_possessive(bars_ago: int, timeframe: str, pick: int = 0) -> str:
+    """A possessive bar reference for this bar or the one before: "today's", "the previous session's"."""
+    noun = lx.bar_noun(timeframe)
+    if bars_ago == 0:
+        options = [f"this {noun}'s"] + (["today's"] if timeframe == "1d" else [])
+    else:
+        options = [f"the previous {noun}'s"] + (["yesterday's"] if timeframe == "1d" else [])
+    return options[pick % len(options)]
+
+
 def ago_words(bars_ago: int, timeframe: str, pick: int = 0) -> str:
     """Words for "``bars_ago`` bars before t" in ``timeframe`` (daily bars also say today / yesterday)."""
     noun, plural = lx.bar_noun(timeframe), lx.bar_noun(timeframe, 2)
@@ -93,6 +108,7 @@ SLOT_TYPES: dict[str, SlotType] = {
     "ratio": SlotType(_RATIO, lambda text: text),
     "count": SlotType(f"(?:{_NUMBER_WORD})", lambda text: lx.number_of(text) or 0),
     "ago": SlotType(_alternation(list(_AGO)), lambda text: _AGO[text]),
+    "ago_pos": SlotType(_alternation(list(_AGO_POS)), lambda text: _AGO_POS[text]),
     "pattern": SlotType(_ONE_PATTERN, lambda text: _PATTERN_CODE.get(text, "?")),
     "bare": SlotType(_alternation(list(lx.PATTERN_BARE.values())), lambda text: _PATTERN_CODE.get(text, "?")),
     "patterns": SlotType(f"{_ONE_PATTERN}(?:, {_ONE_PATTERN})*(?: and {_ONE_PATTERN})?", _pattern_list),
@@ -115,6 +131,8 @@ def render_value(kind: str, value: Value, pick: int, timeframe: str) -> str:
         return lx.number_word(int(value))  # type: ignore[arg-type]
     if kind == "ago":
         return ago_words(int(value), timeframe, pick)  # type: ignore[arg-type]
+    if kind == "ago_pos":
+        return ago_possessive(int(value), timeframe, pick)  # type: ignore[arg-type]
     if kind == "pattern":
         return lx.PATTERN_PHRASE[str(value)]
     if kind == "bare":
@@ -298,6 +316,8 @@ def _slot_phrases(kind: str) -> list[str]:
         return [p for options in lx.WORDS[kind].values() for p in options]
     if kind == "ago":
         return list(_AGO)
+    if kind == "ago_pos":
+        return list(_AGO_POS)
     if kind in ("pattern", "patterns"):
         return list(lx.PATTERN_PHRASE.values())
     if kind == "bare":
@@ -316,7 +336,7 @@ def sentences(paragraph: str) -> list[str]:
 
 def _mask_pattern() -> re.Pattern[str]:
     phrases: set[str] = set()
-    for kind in ("ago", "pattern", "bare", "gloss", "chart", *lx.WORDS):
+    for kind in ("ago", "ago_pos", "pattern", "bare", "gloss", "chart", *lx.WORDS):
         phrases |= set(_slot_phrases(kind))
     phrases |= {f"{w} {noun}" for w in lx.NUMBER_WORDS for noun in ("touch", "touches")}
     phrases |= {w for w in lx.NUMBER_WORDS}

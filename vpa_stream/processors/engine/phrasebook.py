@@ -16,15 +16,6 @@ def _join(*parts: tuple[str, ...]) -> tuple[str, ...]:
     return tuple("".join(p) for p in product(*parts))
 
 
-_EVIDENCE_ONE = ("{Ago}, {patterns} appeared, and it {state}", "{Ago} brought {patterns}, which {state}",
-                 "There was {patterns} {ago}; it {state}", "{Patterns} showed up {ago} and {state}",
-                 "{Patterns} from {ago} {state}")
-_EVIDENCE_MANY = ("{Ago}, {patterns} appeared, and they {states}", "{Ago} brought {patterns}, which {states}",
-                  "There were {patterns} {ago}; they {states}", "{Patterns} showed up {ago} and {states}",
-                  "{Patterns} from {ago} {states}")
-_RELATION_TAILS = (": {side} evidence {relation} {signal}.", ", {side} evidence {relation} {signal}.",
-                   "; as {side} evidence it counts {relation} {signal}.")
-_SIDE_TAILS = (": a {side} sign.", "; it reads {side}.", "; that is {side} evidence.")
 _NOW = ("This {noun} itself is {patterns}", "The bar that just closed is {patterns}", "This bar prints {patterns}",
         "On this {noun} the rules find {patterns}", "What this {noun} shows is {patterns}")
 
@@ -46,7 +37,76 @@ _NO_RESISTANCE = ("no resistance level shows above.", "the swings mark no resist
                   "nothing marks resistance above.")
 _LEVEL_JOIN = ("; ", ", and ", ", while ")
 
+#: the body of an evidence sentence, by state and cause; markers agree with one or several patterns:
+#: {IT} it/they, {WAS} was/were, {HAS} has/have, {STATE} {state}/{states}, {THERE} There was/There were,
+#: {COUNTS} counts/count, {ITS} its/their
+_EVIDENCE_BODIES: dict[str, tuple[str, ...]] = {
+    "live": ("{Ago}, {patterns} appeared, and {IT} {STATE}", "{Patterns} from {ago} {STATE}",
+             "{THERE} {patterns} {ago}; {IT} {STATE}", "{Patterns} showed up {ago} and {STATE}",
+             "{Ago} brought {patterns}, which {STATE}"),
+    "confirmed_ft": ("{Ago}, {patterns} appeared, and {ago#by} a follow-through bar confirmed {IT}",
+                     "{Patterns} from {ago} {WAS} confirmed {ago#by} by a follow-through bar",
+                     "{THERE} {patterns} {ago}, and {ago#by} price followed through from {IT}",
+                     "{Patterns} showed up {ago}; {ago#by} {bar_dir} on rising volume confirmed {IT}",
+                     "{Ago} brought {patterns}, and the follow-through came {ago#by}"),
+    "confirmed_lvt": ("{Ago}, {patterns} appeared, and {ago#by} a low-volume test held {ITS} {ext} and confirmed {IT}",
+                      "{Patterns} from {ago} {WAS} confirmed {ago#by} by a low-volume test",
+                      "{THERE} {patterns} {ago}, and {ago#by} a test on lighter volume held {ITS} {ext}",
+                      "{Patterns} showed up {ago}; the low-volume test {ago#by} confirmed {IT}",
+                      "{Ago} brought {patterns}, and {ago#by} a quiet retest on less volume confirmed {IT}"),
+    "void_close": ("{Ago}, {patterns} failed: {ago#by} price closed {beyond} at {price}",
+                   "{Patterns} from {ago} no longer {COUNTS}, because {ago#by} a bar closed {beyond} at {price}",
+                   "{Ago} there {WAS} {patterns}, but {ago#by} a close {beyond} at {price} negated {IT}",
+                   "{Patterns} from {ago} {WAS} negated {ago#by} by a close {beyond} at {price}",
+                   "The {side} case of {patterns} from {ago} is void: {ago#by} price closed {beyond} at {price}"),
+    "void_against": ("{Ago}, {patterns} appeared, but {ago#by} price followed through the other way on rising volume",
+                     "{Patterns} from {ago} {WAS} cancelled {ago#by} by a follow-through bar against {IT}",
+                     "{THERE} {patterns} {ago}, but {ago#by} a bar went the other way on rising volume",
+                     "{Patterns} from {ago} no longer {COUNTS}: {ago#by} price followed through against {IT}",
+                     "The {side} case of {patterns} from {ago} is void: {ago#by} a follow-through bar went against it"),
+    "void_taken": ("{Ago}, {patterns} appeared, but {ago#by} {taken} took out {ITS} {ext}",
+                   "{Patterns} from {ago} {HAS} been superseded: {ago#by} price took out {ITS} {ext}",
+                   "{THERE} {patterns} {ago}, but {ago#by} price went past {ITS} {ext}",
+                   "{Patterns} from {ago} no longer {COUNTS}, because {ago#by} {taken} took out {ITS} {ext}",
+                   "The {side} case of {patterns} from {ago} is void: {ago#by} {taken} took out {ITS} {ext}"),
+}
+_ONE = {"{IT}": "it", "{WAS}": "was", "{HAS}": "has", "{STATE}": "{state}", "{THERE}": "There was",
+        "{COUNTS}": "counts", "{ITS}": "its"}
+_MANY = {"{IT}": "them", "{WAS}": "were", "{HAS}": "have", "{STATE}": "{states}", "{THERE}": "There were",
+         "{COUNTS}": "count", "{ITS}": "their"}
+_RELATION_TAILS = {"one": (": {side} evidence {relation} {signal}.", "; as {side} evidence it counts {relation} {signal}.",
+                           ", {side} evidence {relation} {signal}."),
+                   "many": (": {side} evidence {relation} {signal}.",
+                            "; as {side} evidence they count {relation} {signal}.",
+                            ", {side} evidence {relation} {signal}.")}
+_SIDE_TAILS = {"one": (": a {side} sign.", "; it reads {side}.", "; that is {side} evidence."),
+               "many": (": {side} signs.", "; they read {side}.", "; that is {side} evidence.")}
+
+
+def _agree(body: str, number: str) -> str:
+    forms = _ONE if number == "one" else _MANY
+    for marker, word in forms.items():
+        body = body.replace(marker, word)
+    # "it" as a subject in the plural is "they"
+    return body.replace(", and them ", ", and they ").replace("; them ", "; they ")
+
+
+def _evidence_phrases() -> dict[str, tuple[str, ...]]:
+    """Claim kinds ``ev_<state>[_many][_rel|_side]``: plain, with the call's relation, or with the side (HOLD)."""
+    out: dict[str, tuple[str, ...]] = {}
+    for state, bodies in _EVIDENCE_BODIES.items():
+        for number in ("one", "many"):
+            agreed = tuple(_agree(b, number) for b in bodies)
+            kind = f"ev_{state}" + ("_many" if number == "many" else "")
+            out[kind] = tuple(f"{b}." for b in agreed)
+            if not state.startswith("void"):
+                out[kind + "_rel"] = _join(agreed, _RELATION_TAILS[number])
+                out[kind + "_side"] = _join(agreed, _SIDE_TAILS[number])
+    return out
+
+
 PHRASES: dict[str, tuple[str, ...]] = {
+    **_evidence_phrases(),
     # -- background: the sequence of the last bars ---------------------------------------------------------
     "quiet_history": (
         "Not one of the {count} {noun} before this one shows a VPA pattern, so this bar stands on its own.",
@@ -57,38 +117,6 @@ PHRASES: dict[str, tuple[str, ...]] = {
         "The last {count} {noun} were uneventful in VSA terms, with no pattern to build on.",
         "No VPA pattern appears in the {count} {noun} before this one.",
         "The background is empty: {count} {noun} without a single VPA pattern.",
-    ),
-    "evidence": _join(_EVIDENCE_ONE, _RELATION_TAILS),
-    "evidence_many": _join(_EVIDENCE_MANY, _RELATION_TAILS),
-    "evidence_hold": _join(_EVIDENCE_ONE, _SIDE_TAILS),
-    "evidence_many_hold": _join(_EVIDENCE_MANY, _SIDE_TAILS),
-    "evidence_void": (
-        "{Ago}, {patterns} failed: a later close went {beyond} at {price}, so it counts for nothing.",
-        "{Patterns} from {ago} no longer counts, because a later bar closed {beyond} at {price}.",
-        "The {side} case from {ago} is void: after {patterns}, price closed {beyond} at {price}.",
-        "A later close {beyond} at {price} negated {patterns} from {ago}, so it carries no weight.",
-        "{Ago} there was {patterns}, but it has failed: a close {beyond} at {price} wiped it out.",
-    ),
-    "evidence_void_many": (
-        "{Ago}, {patterns} failed: a later close went {beyond} at {price}, so they count for nothing.",
-        "{Patterns} from {ago} no longer count, because a later bar closed {beyond} at {price}.",
-        "The {side} case from {ago} is void: after {patterns}, price closed {beyond} at {price}.",
-        "A later close {beyond} at {price} negated {patterns} from {ago}, so they carry no weight.",
-        "{Ago} there were {patterns}, but they have failed: a close {beyond} at {price} wiped them out.",
-    ),
-    "evidence_cancelled": (
-        "{Ago}, {patterns} was cancelled: a later bar went the other way on rising volume, so it counts for nothing.",
-        "{Patterns} from {ago} no longer counts, because a later bar followed through the other way.",
-        "The {side} case from {ago} is void: after {patterns}, a follow-through bar went against it.",
-        "A later bar against it on rising volume cancelled {patterns} from {ago}, so it carries no weight.",
-        "{Ago} there was {patterns}, but a later bar going the other way on rising volume wiped it out.",
-    ),
-    "evidence_cancelled_many": (
-        "{Ago}, {patterns} were cancelled: a later bar went the other way on rising volume, so they count for nothing.",
-        "{Patterns} from {ago} no longer count, because a later bar followed through the other way.",
-        "The {side} case from {ago} is void: after {patterns}, a follow-through bar went against it.",
-        "A later bar against them on rising volume cancelled {patterns} from {ago}, so they carry no weight.",
-        "{Ago} there were {patterns}, but a later bar going the other way on rising volume wiped them out.",
     ),
     "gloss": (
         "In VSA terms, {gloss}.",
@@ -113,7 +141,7 @@ PHRASES: dict[str, tuple[str, ...]] = {
     "balance": (
         "Taken together, the {side} evidence {weigh} the {side#side_b} evidence.",
         "Weighed against each other, the {side} side {weigh} the {side#side_b} side.",
-        "On balance the {side} evidence {weigh} the {side#side_b}.",
+        "Overall the {side} evidence {weigh} the {side#side_b}.",
         "Set side by side, the {side} case {weigh} the {side#side_b} one.",
         "Adding it up, the {side} evidence {weigh} what the {side#side_b} side offers.",
     ),
@@ -136,8 +164,8 @@ PHRASES: dict[str, tuple[str, ...]] = {
          "The {noun} ended as {direction} on {volume}, {ratio#ratio_v} times the recent average",
          "It traded {volume} ({ratio#ratio_v} times average) as {direction}",
          "{Direction} came on {volume}, {ratio#ratio_v} times the twenty-bar average"),
-        (", with {spread} ({ratio#ratio_s} times average), closing {close} at {ratio} of its range.",
-         "; the bar had {spread}, {ratio#ratio_s} times average, and closed {close}, at {ratio} of the range.",
+        (", with {spread} ({ratio#ratio_s} times average), closing {close} ({ratio}).",
+         "; the bar had {spread}, {ratio#ratio_s} times average, and closed {close}, at {ratio}.",
          ", over {spread} ({ratio#ratio_s} times the average spread), closing {close} ({ratio})."),
     ),
     "wick": (
@@ -151,15 +179,15 @@ PHRASES: dict[str, tuple[str, ...]] = {
         "That is {reading}.",
         "In VSA terms this is {reading}.",
         "Read as effort against result, it is {reading}.",
-        "Effort against result: {reading}.",
-        "So this bar shows {reading}.",
         "Wyckoff would call it {reading}.",
         "Weighing effort against result gives {reading}.",
         "The law of effort and result reads it as {reading}.",
-        "What the volume and the spread say together: {reading}.",
         "Put volume and spread side by side and you get {reading}.",
         "The verdict on effort and result is {reading}.",
-        "Taken as effort and result, the bar is {reading}.",
+        "Taken as effort and result, the bar shows {reading}.",
+        "Effort against result here means {reading}.",
+        "On effort and result the bar reads as {reading}.",
+        "As effort and result go, this is {reading}.",
     ),
     "shape": (
         "The candle is {shape}, closing {color}.",
@@ -252,9 +280,9 @@ PHRASES: dict[str, tuple[str, ...]] = {
     ),
     "range_neutral": (
         "The last forty bars form {range}, {ratio#ratio_w} ATR wide.",
-        "Price has been in {range} for forty bars, {ratio#ratio_w} ATR wide.",
+        "Price has spent forty bars in {range} {ratio#ratio_w} ATR wide.",
         "These forty bars make {range} {ratio#ratio_w} ATR wide.",
-        "This sits in {range} of forty bars and {ratio#ratio_w} ATR.",
+        "Price sits in {range} of forty bars, {ratio#ratio_w} ATR from top to bottom.",
         "Forty bars of {range}, {ratio#ratio_w} ATR wide, frame the move.",
     ),
     "range_position": (
@@ -280,18 +308,25 @@ PHRASES: dict[str, tuple[str, ...]] = {
         "No level shows on either side of the close.",
     ),
     "room": (
-        "That leaves {ratio} ATR of room to the nearest {level_kind}, {room}.",
-        "For the {signal} there is {ratio} ATR to the nearest {level_kind}: {room}.",
-        "The {signal} has {ratio} ATR before it meets {level_kind}, {room}.",
-        "Room to the nearest {level_kind} is {ratio} ATR, {room}.",
-        "With {level_kind} {ratio} ATR away, the {signal} has {room}.",
+        "That leaves {ratio} ATR of room to the next proven {level_kind}, {room}.",
+        "For the {signal} there is {ratio} ATR to the next proven {level_kind}: {room}.",
+        "The {signal} has {ratio} ATR before it meets proven {level_kind}, {room}.",
+        "Room to the next proven {level_kind} is {ratio} ATR, {room}.",
+        "With proven {level_kind} {ratio} ATR away, the {signal} has {room}.",
     ),
     "open_room": (
-        "No {level_kind} stands in the way of the {signal}.",
-        "The {signal} has no {level_kind} in front of it.",
-        "There is no {level_kind} level ahead of the {signal}.",
-        "Nothing in the swings marks {level_kind} ahead of the {signal}.",
-        "The path of the {signal} is clear of {level_kind}.",
+        "No proven {level_kind} stands in the way of the {signal}.",
+        "The {signal} has no proven {level_kind} in front of it.",
+        "There is no proven {level_kind} level ahead of the {signal}.",
+        "No {level_kind} with two or more touches lies ahead of the {signal}.",
+        "The path of the {signal} is clear of proven {level_kind}.",
+    ),
+    "risk_room": (
+        "Measured against the stop, {rr}.",
+        "As for risk and reward, {rr}.",
+        "On risk against reward, {rr}.",
+        "Weighing the stop against that {level_kind}, {rr}.",
+        "In trade terms, {rr}.",
     ),
     "mtf": (
         "On {chart} the trend is {trend_word} ({strength_word}) on {volume}.",
@@ -337,14 +372,14 @@ PHRASES: dict[str, tuple[str, ...]] = {
         "Strength is capped because {limits}.",
         "It cannot rate strong, as {limits}.",
         "The rating stays below strong because {limits}.",
-        "Two things decide the rating here and not in its favour: {limits}.",
+        "Against a stronger rating: {limits}.",
     ),
     "strong": (
-        "Everything a strong call needs is here: confirmation, {bare} in the chain and room to the next level.",
-        "It earns a strong rating: confirmed, anchored by {bare}, with room to run.",
-        "The chain holds {bare}, follow-through has confirmed it and there is room, so it rates strong.",
-        "Confirmation, the weight of {bare} and open room make it strong.",
-        "With {bare} confirmed and room ahead, it qualifies as strong.",
+        "Everything a strong call needs is here: this bar confirms {pattern}, and there is room ahead.",
+        "It earns a strong rating: this bar confirms {pattern}, with room to run.",
+        "This bar is the confirmation of {pattern}, and the room ahead is clear, so it rates strong.",
+        "Confirmation of {pattern} on this bar and open room make it strong.",
+        "With {pattern} confirmed on this bar and room ahead, it qualifies as strong.",
     ),
     "htf_limit": (
         "The trend on {chart} is {trend_word}, against the call, so it cannot be strong.",
@@ -360,6 +395,13 @@ PHRASES: dict[str, tuple[str, ...]] = {
         "{Chart} is {trend_word}, which does not stand in the way.",
         "With {chart} {trend_word}, the bigger trend is not against it.",
     ),
+    "range_lifted": (
+        "Inside {range} a {signal} would be capped, but the confirmed {bare} marks {rephase#signal}.",
+        "The confirmed {bare} lifts the cap that {range} would put on a {signal}.",
+        "{Range} would hold a {signal} to weak, were it not for the confirmed {bare}.",
+        "Despite {range}, the confirmed {bare} frees the {signal} from the weak cap.",
+        "A {signal} in {range} stays weak unless a {bare} is confirmed, as it is here.",
+    ),
     "range_limit": (
         "Inside {range} the {signal} is capped at weak.",
         "Because price sits in {range}, the {signal} can only be weak.",
@@ -368,11 +410,11 @@ PHRASES: dict[str, tuple[str, ...]] = {
         "The {signal} is limited to weak by {range}.",
     ),
     "veto_overruled": (
-        "The live {bare} {ago} stands against it, so the {signal} is capped at weak.",
-        "Because {bare} from {ago} is still live, the {signal} stays weak.",
-        "{Ago} left {bare} that is still live, which caps the {signal} at weak.",
-        "A live {bare} from {ago} keeps the {signal} weak.",
-        "The {signal} is held to weak by the live {bare} {ago}.",
+        "{Pattern#bare} {ago} still stands against it, so the {signal} is capped at weak.",
+        "Because {pattern#bare} from {ago} is still live, the {signal} stays weak.",
+        "{Ago} left {pattern#bare} that is still live, which caps the {signal} at weak.",
+        "With {pattern#bare} from {ago} still live, the {signal} is held to weak.",
+        "The {signal} is held to weak by {pattern#bare} {ago}, still live.",
     ),
     "confirm_needed": (
         "Confirmation would be {bar_dir} closing {close} with a real body, on more volume than the bar before.",
@@ -382,8 +424,8 @@ PHRASES: dict[str, tuple[str, ...]] = {
         "Follow-through would mean {bar_dir}, a close {close}, a real body and volume above the prior bar.",
         "What it lacks is {bar_dir} with a real body, closing {close} on rising volume.",
         "To confirm, the market has to print {bar_dir} that closes {close} on more volume, with a real body.",
-        "A real-bodied bar closing {close} as {bar_dir}, on more volume than the bar before, would confirm it.",
-        "Confirmation needs volume: {bar_dir}, closing {close}, with a real body and more volume than before.",
+        "{Bar_dir} with a real body, closing {close} on rising volume, would confirm it.",
+        "Confirmation: {bar_dir} closing {close}, with a real body, on more volume than the bar before.",
         "Look next for {bar_dir} on increasing volume that closes {close} with a real body.",
     ),
     "invalidation_bull": (
@@ -391,14 +433,28 @@ PHRASES: dict[str, tuple[str, ...]] = {
         "A close below {price}, the low of the {bare} {ago}, would invalidate it.",
         "It fails on a close below {price}, where the {bare} {ago} made its low.",
         "The stop belongs below {price}, the low of the {bare} {ago}.",
-        "Invalidation: a close under {price}, the {bare} low from {ago}.",
+        "Invalidation: a close under {price}, the low of the {bare} {ago}.",
+    ),
+    "invalidation_bull_recent": (
+        "The {signal} is invalidated by a close below {price}, the low of {ago_pos#ago} {bare}.",
+        "A close below {price}, the low of {ago_pos#ago} {bare}, would invalidate it.",
+        "It fails on a close below {price}, where {ago_pos#ago} {bare} made its low.",
+        "The stop belongs below {price}, the low of {ago_pos#ago} {bare}.",
+        "Invalidation: a close under {price}, the low of {ago_pos#ago} {bare}.",
+    ),
+    "invalidation_bear_recent": (
+        "The {signal} is invalidated by a close above {price}, the high of {ago_pos#ago} {bare}.",
+        "A close above {price}, the high of {ago_pos#ago} {bare}, would invalidate it.",
+        "It fails on a close above {price}, where {ago_pos#ago} {bare} made its high.",
+        "The stop belongs above {price}, the high of {ago_pos#ago} {bare}.",
+        "Invalidation: a close over {price}, the high of {ago_pos#ago} {bare}.",
     ),
     "invalidation_bear": (
         "The {signal} is invalidated by a close above {price}, the high of the {bare} {ago}.",
         "A close above {price}, the high of the {bare} {ago}, would invalidate it.",
         "It fails on a close above {price}, where the {bare} {ago} made its high.",
         "The stop belongs above {price}, the high of the {bare} {ago}.",
-        "Invalidation: a close over {price}, the {bare} high from {ago}.",
+        "Invalidation: a close over {price}, the high of the {bare} {ago}.",
     ),
     "hold": (
         "The call is to hold: {reason}.",
@@ -415,23 +471,23 @@ PHRASES: dict[str, tuple[str, ...]] = {
         "For now the call is hold, as {reason}.",
     ),
     "veto": (
-        "The live {bare} {ago} vetoes the {signal} the score alone would give.",
-        "The score points to a {signal}, but the live {bare} {ago} vetoes it.",
-        "A {signal} is blocked by the live {bare} {ago}.",
-        "Because {bare} from {ago} is still live, no {signal} is taken.",
-        "The {bare} {ago} is still live and rules out the {signal}.",
+        "The live {pattern#bare} {ago} vetoes the {signal} the score alone would give.",
+        "The score points to a {signal}, but {pattern#bare} {ago} is still live and vetoes it.",
+        "A {signal} is blocked by {pattern#bare} {ago}, which is still live.",
+        "Because {pattern#bare} from {ago} is still live, no {signal} is taken.",
+        "{Pattern#bare} {ago} is still live and rules out the {signal}.",
     ),
     "lean": (
-        "The evidence leans {side} but stays under the threshold for a {signal}.",
-        "There is a {side} lean, short of what a {signal} needs.",
-        "It leans {side}, not enough for a {signal}.",
-        "The balance tilts {side} without reaching a {signal}.",
-        "A {side} tilt, but below the bar for a {signal}.",
-        "The weight of evidence is {side}, yet too light for a {signal}.",
-        "On balance it is {side}, though not by enough to {signal}.",
-        "The score favours the {side} side but falls short of a {signal}.",
-        "Slightly {side}, with too little evidence for a {signal}.",
-        "The lean is {side}; a {signal} would need more evidence.",
+        "Hold, leaning {side}: too little evidence for a {signal}.",
+        "The call is hold with a {side} lean, short of what a {signal} needs.",
+        "Hold for now; the evidence leans {side} but stays under the threshold for a {signal}.",
+        "No trade yet: the balance tilts {side} without reaching a {signal}.",
+        "This is a hold with a {side} tilt, below the bar for a {signal}.",
+        "Hold: the weight of evidence is {side}, yet too light for a {signal}.",
+        "Stay flat for now; it is {side} on balance, though not by enough to {signal}.",
+        "A hold: the score favours the {side} side but falls short of a {signal}.",
+        "Hold, slightly {side}, with too little evidence for a {signal}.",
+        "For now a hold; the lean is {side}, and a {signal} would need more evidence.",
     ),
     "stand_aside": (
         "{Pattern} is a reason to stand aside until volume returns.",
