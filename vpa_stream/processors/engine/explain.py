@@ -61,7 +61,8 @@ class Writer:
 
 def _evidence_rows(f: Facts) -> list[tuple[str, Row]]:
     """(plain claim kind, row) of each evidence group of the earlier bars, oldest first."""
-    rows = [(f"ev_{stem}{many}", row) for stem in _STEMS for many in ("", "_many") for row in f.true(f"ev_{stem}{many}")]
+    rows = [(f"ev_{stem}{many}", row) for stem in _STEMS for many in ("", "_many")
+            for row in f.true(f"ev_{stem}{many}")]
     rows.sort(key=lambda kr: -int(kr[1]["ago"]))  # type: ignore[arg-type]
     return rows
 

@@ -74,7 +74,8 @@ _ONE = {"{IT}": "it", "{WAS}": "was", "{HAS}": "has", "{STATE}": "{state}", "{TH
         "{COUNTS}": "counts", "{ITS}": "its"}
 _MANY = {"{IT}": "them", "{WAS}": "were", "{HAS}": "have", "{STATE}": "{states}", "{THERE}": "There were",
          "{COUNTS}": "count", "{ITS}": "their"}
-_RELATION_TAILS = {"one": (": {side} evidence {relation} {signal}.", "; as {side} evidence it counts {relation} {signal}.",
+_RELATION_TAILS = {"one": (": {side} evidence {relation} {signal}.",
+                           "; as {side} evidence it counts {relation} {signal}.",
                            ", {side} evidence {relation} {signal}."),
                    "many": (": {side} evidence {relation} {signal}.",
                             "; as {side} evidence they count {relation} {signal}.",
