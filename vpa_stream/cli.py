@@ -13,8 +13,9 @@ from vpa_stream import __version__
 from vpa_stream.memory import relax_gc
 from vpa_stream.producers.sources.base import Session, Source, SourceError, SourceOptions
 from vpa_stream.schemas.models import UnknownTimeframeError, normalise_timeframe
-from vpa_stream.schemas.topics import DEFAULT_BOOTSTRAP, KafkaSetupError
+from vpa_stream.schemas.topics import BROKER_TIMEOUT_S, DEFAULT_BOOTSTRAP, KafkaSetupError
 from vpa_stream.settings import SettingsError, engine_config, load_file, option_defaults
+from vpa_stream.sinks.jsonl import OutputWriteError
 from vpa_stream.sinks.worker import SinkProcessError
 
 EXIT_USAGE = 2
@@ -149,6 +150,8 @@ def _add_kafka_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--bootstrap-servers", default=DEFAULT_BOOTSTRAP,
                    help="Kafka bootstrap servers host:port[,host:port] (default: %(default)s)")
     g.add_argument("--topic-prefix", default="vpa.", help="prefix of every topic name (default: %(default)s)")
+    g.add_argument("--broker-timeout", type=float, default=BROKER_TIMEOUT_S,
+                   help="seconds to ride out an unreachable broker before stopping with exit 1 (default: %(default)s)")
 
 
 def cmd_topics_create(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
@@ -169,7 +172,9 @@ def cmd_replay(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
     speed = float(args.speed)
     if speed < 0:
         raise UsageError("--speed must be 0 or positive")
-    publisher = BarPublisher(make_producer(args.bootstrap_servers), Topics(args.topic_prefix))
+    wait = float(args.broker_timeout)
+    publisher = BarPublisher(make_producer(args.bootstrap_servers, wait), Topics(args.topic_prefix),
+                             broker_timeout_s=wait)
     bar = _progress(args, "replay")
     try:
         summary = replay_to_kafka(sources, publisher, speed, progress=bar.update if bar is not None else None)
@@ -188,9 +193,10 @@ def cmd_process(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
     from vpa_stream.schemas.topics import Topics, create_topics
 
     topics = Topics(args.topic_prefix)
-    create_topics(args.bootstrap_servers, topics, int(args.partitions))  # Faust needs its source topic to exist
+    wait = float(args.broker_timeout)
+    create_topics(args.bootstrap_servers, topics, int(args.partitions), wait_s=wait)  # Faust needs its source topic
     app = build_app(args.bootstrap_servers, topics, engine_config(file_data), int(args.partitions), args.app_id,
-                    datadir=Path(args.datadir) if args.datadir else None)
+                    datadir=Path(args.datadir) if args.datadir else None, broker_timeout_s=wait)
     run_worker(app, str(args.loglevel).upper())
     return 0
 
@@ -201,11 +207,12 @@ def cmd_sink(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
     from vpa_stream.sinks.kafka_sink import KafkaDatasetSink
 
     topics = Topics(args.topic_prefix)
-    create_topics(args.bootstrap_servers, topics)
+    wait = float(args.broker_timeout)
+    create_topics(args.bootstrap_servers, topics, wait_s=wait)
     sink = KafkaDatasetSink(args.bootstrap_servers, topics, Path(args.out),
                             SinkOptions(int(args.max_records), int(args.max_bytes), bool(args.gzip)),
                             group_id=args.group_id, idle_commit_s=float(args.idle_commit),
-                            max_file_age_s=float(args.max_file_age))
+                            max_file_age_s=float(args.max_file_age), broker_timeout_s=wait)
     stop = _stop_flag()
     summary = sink.run(exit_when_idle_s=args.exit_when_idle, stop=stop)
     print(f"vpa-stream sink -> {args.out}")
@@ -310,7 +317,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, SettingsError) as exc:
         print(f"vpa-stream: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except (SourceError, KafkaSetupError, SinkProcessError) as exc:
+    except (SourceError, KafkaSetupError, SinkProcessError, OutputWriteError) as exc:
         print(f"vpa-stream: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -322,7 +329,7 @@ _OPTION_NAMES = [
     "source", "symbols", "symbol", "start", "end", "period", "timeframe", "tz", "session_open", "session_close",
     "out", "max_records", "max_bytes", "bootstrap_servers", "topic_prefix", "partitions", "replication_factor",
     "speed", "group_id", "interval", "idle_commit", "max_file_age", "exit_when_idle", "app_id", "loglevel",
-    "datadir",
+    "datadir", "broker_timeout",
 ]
 
 if __name__ == "__main__":

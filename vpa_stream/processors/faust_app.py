@@ -56,7 +56,7 @@ from vpa_stream.processors.stream import StreamProcessor
 from vpa_stream.producers.validate import DeadLetter
 from vpa_stream.schemas.codec import default_codec
 from vpa_stream.schemas.models import Bar
-from vpa_stream.schemas.topics import Topics
+from vpa_stream.schemas.topics import BROKER_TIMEOUT_S, BrokerUnavailableError, Topics
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,6 @@ BATCH_WITHIN_S = 0.05  # a lone bar (live mode) waits at most this long for comp
 MAX_RECORD_BATCH_BYTES = 512 * 1024  # below the broker's default message.max.bytes (1 MiB)
 YIELD_EVERY_S = 0.05  # the longest the agent holds the event loop (the session timeout is 6 s)
 SLICE_SECONDS = 1.0  # a batch whose processing takes longer is flushed in slices of about this long
-BROKER_TIMEOUT_S = 120.0  # how long a produce may wait for an unreachable broker before the worker stops
 
 
 def default_datadir(app_id: str) -> Path:
@@ -155,13 +154,8 @@ class BatchProducer:
         try:
             await asyncio.wait_for(asyncio.shield(future), self.broker_timeout_s)
         except TimeoutError:
-            raise BrokerUnavailableError(
-                f"the broker did not acknowledge records for {topic}[{partition}] within "
-                f"{self.broker_timeout_s:g} s (is Kafka up? see --broker-timeout)") from None
-
-
-class BrokerUnavailableError(RuntimeError):
-    """The broker stayed unreachable past the worker's deadline."""
+            raise BrokerUnavailableError(f"processor: producing to {topic}[{partition}]", self.broker_timeout_s,
+                                         "no acknowledgement") from None
 
 
 class Pacer:
