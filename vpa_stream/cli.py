@@ -166,8 +166,9 @@ def cmd_topics_create(args: argparse.Namespace, file_data: dict[str, Any]) -> in
 
 def cmd_replay(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
     from vpa_stream.producers.kafka_replay import BarPublisher, make_producer, replay_to_kafka
-    from vpa_stream.schemas.topics import Topics
+    from vpa_stream.schemas.topics import Topics, quiet_client_logs
 
+    quiet_client_logs(args.verbose)
     sources = make_sources(args)
     speed = float(args.speed)
     if speed < 0:
@@ -190,8 +191,9 @@ def cmd_replay(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
 
 def cmd_process(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
     from vpa_stream.processors.faust_app import build_app, run_worker
-    from vpa_stream.schemas.topics import Topics, create_topics
+    from vpa_stream.schemas.topics import Topics, create_topics, quiet_client_logs
 
+    quiet_client_logs(args.verbose)
     topics = Topics(args.topic_prefix)
     wait = float(args.broker_timeout)
     create_topics(args.bootstrap_servers, topics, int(args.partitions), wait_s=wait)  # Faust needs its source topic
@@ -202,10 +204,11 @@ def cmd_process(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
 
 
 def cmd_sink(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
-    from vpa_stream.schemas.topics import Topics, create_topics
+    from vpa_stream.schemas.topics import Topics, create_topics, quiet_client_logs
     from vpa_stream.sinks.dataset import SinkOptions
     from vpa_stream.sinks.kafka_sink import KafkaDatasetSink
 
+    quiet_client_logs(args.verbose)
     topics = Topics(args.topic_prefix)
     wait = float(args.broker_timeout)
     create_topics(args.bootstrap_servers, topics, wait_s=wait)

@@ -112,6 +112,14 @@ class BrokerWatch:
             return result
 
 
+def quiet_client_logs(verbose: int) -> None:
+    """The Kafka clients log every failed reconnect, some with a traceback: an outage would bury the one line
+    that matters (``BrokerWatch``'s). Below ``-v`` they keep only their critical messages."""
+    if verbose <= 0:
+        for name in ("kafka", "aiokafka"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
 def create_topics(bootstrap: str, topics: Topics, partitions: int = 6, replication_factor: int = 1,
                   timeout_ms: int = 30_000, wait_s: float | None = None) -> dict[str, str]:
     """Create the pipeline's topics; existing ones are left as they are. Returns name -> created|exists.
