@@ -123,39 +123,45 @@ class BatchProducer:
             self.key_partition[(topic, key)] = partition
         return partition
 
-    async def send_and_wait(self, records: list[tuple[str, int | None, bytes, bytes]]) -> None:
+    async def send_and_wait(self, records: list[tuple[str, int | None, bytes, bytes]]) -> dict[tuple[str, int], int]:
         """Send ``(topic, partition or None for the key's, key, value)`` records, in order per partition: a
-        partition's record batches go out one after the other, each acknowledged before the next is sent."""
+        partition's record batches go out one after the other, each acknowledged before the next is sent.
+        Returns the offset of the last record written to each (topic, partition)."""
         if not records:
-            return
+            return {}
         producer = self.app.producer._ensure_producer()  # Faust's aiokafka producer: flushed before commits
         by_tp: dict[tuple[str, int], list[tuple[bytes, bytes]]] = {}
         for topic, partition, key, value in records:
             if partition is None:
                 partition = await self._partition_of(producer, topic, key)
             by_tp.setdefault((topic, partition), []).append((key, value))
-        await asyncio.gather(*(self._send_partition(producer, topic, partition, messages)
-                               for (topic, partition), messages in by_tp.items()))
+        tps = list(by_tp)
+        last = await asyncio.gather(*(self._send_partition(producer, topic, partition, by_tp[(topic, partition)])
+                                      for topic, partition in tps))
+        return dict(zip(tps, last, strict=True))
 
     async def _send_partition(self, producer: Any, topic: str, partition: int,
-                              messages: list[tuple[bytes, bytes]]) -> None:
-        batch = producer.create_batch()
+                              messages: list[tuple[bytes, bytes]]) -> int:
+        batch, count = producer.create_batch(), 0
         for key, value in messages:
             if batch.append(key=key, value=value, timestamp=None) is None:  # full: send it, start another
                 await self._send_batch(producer, batch, topic, partition)
-                batch = producer.create_batch()
+                batch, count = producer.create_batch(), 0
                 batch.append(key=key, value=value, timestamp=None)  # an empty batch takes any record
-        await self._send_batch(producer, batch, topic, partition)
+            count += 1
+        return await self._send_batch(producer, batch, topic, partition) + count - 1
 
-    async def _send_batch(self, producer: Any, batch: Any, topic: str, partition: int) -> None:
-        """One record batch, acknowledged. The producer retries a lost connection by itself; this gives up
-        (``BrokerUnavailableError``) when the broker has not acknowledged within ``broker_timeout_s``."""
+    async def _send_batch(self, producer: Any, batch: Any, topic: str, partition: int) -> int:
+        """One record batch, acknowledged; returns its base offset. The producer retries a lost connection by
+        itself; this gives up (``BrokerUnavailableError``) when the broker has not acknowledged within
+        ``broker_timeout_s``."""
         future = await producer.send_batch(batch, topic, partition=partition)
         try:
-            await asyncio.wait_for(asyncio.shield(future), self.broker_timeout_s)
+            metadata = await asyncio.wait_for(asyncio.shield(future), self.broker_timeout_s)
         except TimeoutError:
             raise BrokerUnavailableError(f"processor: producing to {topic}[{partition}]", self.broker_timeout_s,
                                          "no acknowledgement") from None
+        return int(metadata.offset)
 
 
 class Pacer:
@@ -184,6 +190,64 @@ class Pacer:
         self.sliced = self.yielded = self.clock()
 
 
+def _ring_store_class() -> type:
+    """Faust's in-memory store, plus the changelog offset up to which it holds each active partition.
+
+    Faust's memory store reports no persisted offset, so every rebalance re-read each changelog partition from
+    its start, even one this worker kept and already holds; and that read is where Faust's recovery can stall
+    for good after a broker restart (it waits for events that never come; faust-streaming #155). Like the
+    RocksDB store, this one remembers the last changelog offset it applied (recovered records) or wrote (the
+    agent's own ring records, see ``flush``), so Faust reads only what came after it: usually nothing.
+    It forgets a partition's offset exactly when the memory store drops that partition's recovered keys (a
+    completed recovery without it), so a partition that comes back is read again in full. Standby replicas
+    are off (``table_standby_replicas=0``): a standby's keys are dropped by each recovery while its reading goes
+    on, so an offset could outlive the data it claims.
+    """
+    from faust.stores.memory import Store
+
+    class RingStore(Store):  # type: ignore[misc]
+        def __post_init__(self) -> None:
+            super().__post_init__()
+            self.offsets: dict[Any, int] = {}
+
+        def persisted_offset(self, tp: Any) -> int | None:
+            return self.offsets.get(tp)
+
+        def set_persisted_offset(self, tp: Any, offset: int) -> None:
+            self.offsets[tp] = max(offset, self.offsets.get(tp, -1))
+
+        def apply_changelog_batch(self, batch: Any, to_key: Any, to_value: Any) -> None:
+            events = list(batch)
+            super().apply_changelog_batch(events, to_key, to_value)
+            for event in events:
+                self.set_persisted_offset(event.message.tp, event.message.offset)
+
+        async def on_recovery_completed(self, active_tps: Any, standby_tps: Any) -> None:
+            await super().on_recovery_completed(active_tps, standby_tps)
+            for tp in [tp for tp in self.offsets if tp not in active_tps]:
+                del self.offsets[tp]
+
+    return RingStore
+
+
+# not a bare "vparing://": yarl takes a URL without host or path as false, and Faust then uses app.conf.store
+RING_STORE = "vparing://ring"
+
+
+def _register_ring_store() -> None:
+    from faust import stores
+
+    stores.STORES.aliases.setdefault(RING_STORE.split(":")[0], f"{__name__}:RingStore")
+
+
+def __getattr__(name: str) -> Any:  # the store class is made on first use: Faust is imported lazily
+    if name == "RingStore":
+        cls = _ring_store_class()
+        globals()["RingStore"] = cls
+        return cls
+    raise AttributeError(name)
+
+
 def fail_stop(exc: BaseException) -> NoReturn:
     """End the worker process now, before Faust can ack (and commit) the batch that failed: one line (the
     traceback only with debug logging, ``--loglevel DEBUG``)."""
@@ -200,6 +264,7 @@ def build_app(bootstrap: str, topics: Topics, cfg: VPAConfig | None = None, part
               broker_timeout_s: float = BROKER_TIMEOUT_S) -> Any:
     """A Faust app with one agent; run it with ``run_worker`` (or ``faust.Worker(app)``)."""
     import faust
+    from faust.types import TP
 
     codec = default_codec()
     app_id = app_id or f"{topics.prefix}processor"
@@ -219,12 +284,15 @@ def build_app(bootstrap: str, topics: Topics, cfg: VPAConfig | None = None, part
         producer_acks=-1,
         producer_max_batch_size=MAX_RECORD_BATCH_BYTES,
         producer_max_request_size=2 * MAX_RECORD_BATCH_BYTES,
+        table_standby_replicas=0,  # see _ring_store_class
         key_serializer="raw",
         value_serializer="raw",
     )
     bars = app.topic(topics.bars, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
     # keys and values are bytes with the app's raw serializers
-    table = app.Table("bar-windows", default=None, key_type=bytes, value_type=bytes, partitions=partitions)
+    _register_ring_store()
+    table = app.Table("bar-windows", default=None, key_type=bytes, value_type=bytes, partitions=partitions,
+                      store=RING_STORE)
     writes = ChangelogWrites(table.data)
     processor = StreamProcessor(writes, cfg, codec)
     producer = BatchProducer(app, broker_timeout_s)
@@ -239,8 +307,11 @@ def build_app(bootstrap: str, topics: Topics, cfg: VPAConfig | None = None, part
         await producer.send_and_wait(out)
         out.clear()
         changelog = table.changelog_topic.get_topic_name()
-        await producer.send_and_wait([(changelog, partition, key, value) for partition, key, value in writes.pending])
+        written = await producer.send_and_wait([(changelog, partition, key, value)
+                                                for partition, key, value in writes.pending])
         writes.pending.clear()
+        for (topic, partition), offset in written.items():  # the store holds the ring up to here
+            table.data.set_persisted_offset(TP(topic, partition), offset)
 
     async def handle(events: list[Any]) -> None:
         out: list[tuple[str, int | None, bytes, bytes]] = []

@@ -260,11 +260,15 @@ class RotatingJsonlWriter:
         return completed
 
     def abort(self) -> None:
-        """Drop the open temporary file (its records were never committed)."""
+        """Drop the open temporary file (its records were never committed). Never raises for the file itself: on a
+        full disk, closing flushes a buffer that cannot be written, and the file is deleted either way."""
         if self._raw is not None:
-            self._raw.close()
-        if self._tmp is not None and self._tmp.exists():
-            self._tmp.unlink()
+            try:
+                self._raw.close()
+            except OSError:
+                pass
+        if self._tmp is not None:
+            self._tmp.unlink(missing_ok=True)
         self._out = self._raw = None
         self._tmp = None
 
