@@ -27,7 +27,7 @@ Each (topic, partition) gets its record batches one after the other, each acknow
 sent: a failed batch can never leave a later one of the same partition written (a hole in a ring would
 replay a wrong window; a hole in the examples would let the sink's high-water mark drop the late example).
 
-A batch never holds the event loop for long: the agent hands it back every ``YIELD_EVERY_S`` (heartbeats,
+A batch never holds the event loop for long: the agent hands it back every ``YIELD_EVERY_S`` (20 ms: heartbeats,
 fetches; a symbol's rebuild after an assignment yields too), and a batch whose processing passes
 ``SLICE_SECONDS`` is flushed (steps 2-3) in slices, so its outputs never wait for the whole batch.
 
@@ -63,7 +63,7 @@ log = logging.getLogger(__name__)
 BATCH_MAX_BARS = 1000
 BATCH_WITHIN_S = 0.05  # a lone bar (live mode) waits at most this long for company
 MAX_RECORD_BATCH_BYTES = 512 * 1024  # below the broker's default message.max.bytes (1 MiB)
-YIELD_EVERY_S = 0.05  # the longest the agent holds the event loop (the session timeout is 6 s)
+YIELD_EVERY_S = 0.02  # the longest the agent holds the event loop (a heartbeat needs a few turns; session 6 s)
 SLICE_SECONDS = 1.0  # a batch whose processing takes longer is flushed in slices of about this long
 
 
