@@ -19,7 +19,13 @@ from vpa_stream.producers.sources.base import Source
 from vpa_stream.producers.validate import DeadLetter
 from vpa_stream.schemas.codec import Codec, default_codec
 from vpa_stream.schemas.models import Bar
-from vpa_stream.schemas.topics import BROKER_TIMEOUT_S, RECONNECT_BACKOFF_MAX_MS, BrokerUnavailableError, Topics
+from vpa_stream.schemas.topics import (
+    BROKER_TIMEOUT_S,
+    RECONNECT_BACKOFF_MAX_MS,
+    BrokerUnavailableError,
+    KafkaSetupError,
+    Topics,
+)
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +79,9 @@ class BarPublisher:
         self._raise_failure()
         try:
             future = self.producer.send(topic, key=key, value=value)  # type: ignore[attr-defined]
-        except KafkaError as exc:  # no metadata or no buffer room within max_block_ms: the broker is away
-            raise BrokerUnavailableError(f"replay: sending to {topic}", self.broker_timeout_s, exc) from exc
+        except KafkaError as exc:
+            self.failure = exc
+            self._raise_failure()
         future.add_errback(self._failed)
 
     def _failed(self, exc: BaseException) -> None:
@@ -82,9 +89,16 @@ class BarPublisher:
             self.failure = exc
 
     def _raise_failure(self) -> None:
-        if self.failure is not None:
+        """A timeout means the broker stayed away past the deadline; anything else is the broker's refusal."""
+        from kafka.errors import KafkaTimeoutError
+
+        exc = self.failure
+        if exc is None:
+            return
+        if isinstance(exc, KafkaTimeoutError):
             raise BrokerUnavailableError(f"replay: sending to {self.topics.bars}", self.broker_timeout_s,
-                                         self.failure) from self.failure
+                                         exc) from exc
+        raise KafkaSetupError(f"replay: the broker refused bars for {self.topics.bars}: {exc}") from exc
 
     def bar(self, bar: Bar) -> None:
         self._send(self.topics.bars, bar.symbol.encode(), self.codec.encode("bar", bar.to_record()))
