@@ -79,3 +79,30 @@ def test_the_ring_store_knows_which_changelog_offsets_it_holds_and_forgets_a_par
     assert store.persisted_offset(TP(changelog, 0)) == 40
     assert store.persisted_offset(TP(changelog, 1)) is None  # its recovered keys were dropped with it
     assert b"k1" not in store.data and b"k0" in store.data
+
+
+def test_a_produce_the_broker_never_acknowledges_ends_at_the_deadline_with_one_line() -> None:
+    import asyncio
+
+    from vpa_stream.processors.faust_app import BatchProducer
+    from vpa_stream.schemas.topics import BrokerUnavailableError
+
+    class Unanswered:  # aiokafka's producer while the broker is away: the batch waits in its accumulator
+        def create_batch(self):
+            class Batch:
+                def append(self, key, value, timestamp):
+                    return object()
+
+            return Batch()
+
+        async def send_batch(self, batch, topic, partition):
+            return asyncio.get_running_loop().create_future()  # never resolved
+
+    producer = BatchProducer(app=None, broker_timeout_s=0.2)
+
+    async def send() -> None:
+        await producer._send_partition(Unanswered(), "t.examples", 0, [(b"IBM", b"example")])
+
+    with pytest.raises(BrokerUnavailableError, match=r"producing to t\.examples\[0\].*0\.2 s") as caught:
+        asyncio.run(send())
+    assert "\n" not in str(caught.value)
