@@ -106,3 +106,25 @@ def test_a_produce_the_broker_never_acknowledges_ends_at_the_deadline_with_one_l
     with pytest.raises(BrokerUnavailableError, match=r"producing to t\.examples\[0\].*0\.2 s") as caught:
         asyncio.run(send())
     assert "\n" not in str(caught.value)
+
+
+def test_a_gap_in_a_bars_partition_is_refused_also_across_a_rebalance_that_kept_the_partition() -> None:
+    from faust.types import TP
+
+    from vpa_stream.processors.faust_app import OffsetGuard, RecordsSkippedError
+
+    bars0, bars1 = TP("t.bars", 0), TP("t.bars", 1)
+    guard = OffsetGuard()
+    for offset in (40, 41, 42, 38, 39, 40, 41, 42, 43):  # a seek back to the committed offset is a redelivery
+        guard.check(bars0, offset)
+    guard.revoked()
+    guard.assigned({bars0, bars1})  # kept: nobody else owned it in between
+    guard.check(bars0, 44)
+    guard.check(bars1, 900)  # newly assigned: wherever its committed offset is
+    with pytest.raises(RecordsSkippedError, match=r"skipped records 45\.\.46 of t\.bars\[0\]"):
+        guard.check(bars0, 47)
+    guard.revoked()
+    guard.assigned({bars1})
+    guard.revoked()
+    guard.assigned({bars0, bars1})  # back after another worker owned it: no mark
+    guard.check(bars0, 5000)

@@ -36,7 +36,9 @@ to ``broker_timeout_s`` for the acknowledgements, then stops with one line and e
 fails in 1-3 (a bug), it stops the same way (``fail_stop``): ``take_events`` acks a batch's events however its
 body ends, and Faust commits acked offsets, so an exception let through would commit bars whose outputs were
 never written. A crash is the path that is tested to lose nothing: the restarted worker rebuilds its state
-from the changelog and is given the batch again.
+from the changelog and is given the batch again. The same holds for a stop in the middle of a batch, and for
+a record handed over past a gap in its partition's offsets (``OffsetGuard``: Faust can drop records around a
+rebalance).
 """
 
 from __future__ import annotations
@@ -248,11 +250,46 @@ def __getattr__(name: str) -> Any:  # the store class is made on first use: Faus
     raise AttributeError(name)
 
 
-def fail_stop(exc: BaseException) -> NoReturn:
+class RecordsSkippedError(RuntimeError):
+    """The consumer handed over a bars record past a gap: the records in the gap were never processed."""
+
+
+class OffsetGuard:
+    """Refuses a gap in a bars partition's offsets, so a record the consumer dropped is never skipped silently.
+
+    Faust can drop records around a rebalance: a record in flight when the flow stops sets its partition's read
+    offset after the seek back to the committed offset, and the records before it are then dropped as already
+    read (seen in the processor fault test: two bars of a batch never reached the agent, the next ones did, and
+    their examples were computed without them). The bars topic is neither compacted nor transactional, so its
+    offsets are contiguous: while this worker owns a partition, the next record is at most one past the last one
+    processed (at or before it after a seek back: a redelivery). A partition revoked and assigned back in the
+    same rebalance was owned by nobody else in between and keeps its mark; a newly assigned one starts afresh.
+    """
+
+    def __init__(self) -> None:
+        self.last: dict[Any, int] = {}
+        self.held: set[Any] = set()
+
+    def revoked(self) -> None:
+        self.held = set(self.last)
+
+    def assigned(self, tps: Any) -> None:
+        kept = self.held & set(tps)
+        self.last = {tp: offset for tp, offset in self.last.items() if tp in kept}
+
+    def check(self, tp: Any, offset: int) -> None:
+        last = self.last.get(tp)
+        if last is not None and offset > last + 1:
+            raise RecordsSkippedError(f"the consumer skipped records {last + 1}..{offset - 1} of {tp.topic}"
+                                      f"[{tp.partition}] (a Faust rebalance race); stopping before they are "
+                                      f"committed, so the restarted worker reads them")
+        self.last[tp] = offset if last is None else max(last, offset)
+
+
+def fail_stop(exc: BaseException, why: str = "processor batch failed") -> NoReturn:
     """End the worker process now, before Faust can ack (and commit) the batch that failed: one line (the
     traceback only with debug logging, ``--loglevel DEBUG``)."""
-    log.critical("processor batch failed, stopping the worker so the batch is redelivered: %s: %s",
-                 type(exc).__name__, exc)
+    log.critical("%s, stopping the worker so the batch is redelivered: %s: %s", why, type(exc).__name__, exc)
     log.debug("the failure", exc_info=exc)
     logging.shutdown()
     os._exit(1)
@@ -298,9 +335,16 @@ def build_app(bootstrap: str, topics: Topics, cfg: VPAConfig | None = None, part
     producer = BatchProducer(app, broker_timeout_s)
     app.vpa_processor = processor  # type: ignore[attr-defined]
 
+    guard = OffsetGuard()
+
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # mode types want a union mypy cannot match
     async def on_revoked(app: Any, *args: Any, **kwargs: Any) -> None:  # (app, revoked, signal=...)
         processor.forget()  # the table is the truth: engines are rebuilt from it on next use
+        guard.revoked()
+
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    async def on_assigned(app: Any, *args: Any, **kwargs: Any) -> None:  # (app, assigned, signal=...)
+        guard.assigned(args[0] if args else kwargs.get("assigned", ()))
 
     async def flush(out: list[tuple[str, int | None, bytes, bytes]]) -> None:
         """Steps 2 and 3: the outputs acknowledged first, then the ring records."""
@@ -317,6 +361,7 @@ def build_app(bootstrap: str, topics: Topics, cfg: VPAConfig | None = None, part
         out: list[tuple[str, int | None, bytes, bytes]] = []
         pacer = Pacer()
         for event in events:
+            guard.check(event.message.tp, event.message.offset)
             writes.partition = event.message.partition
             payload = bytes(event.value)
             bar = processor.decode(payload)
@@ -343,8 +388,8 @@ def build_app(bootstrap: str, topics: Topics, cfg: VPAConfig | None = None, part
         async for events in stream.take_events(batch_max_bars, within=batch_within_s):
             try:
                 await handle(events)
-            except asyncio.CancelledError:  # a stop or a rebalance: Faust waits for the batch, never cancels it
-                raise
+            except asyncio.CancelledError as exc:  # a stop in the middle of a batch: take_events would ack it
+                fail_stop(exc, "the worker was stopped in the middle of a batch")
             except Exception as exc:  # any failure: stop before the batch is acked
                 fail_stop(exc)
 
