@@ -111,7 +111,7 @@ def test_a_produce_the_broker_never_acknowledges_ends_at_the_deadline_with_one_l
 def test_a_gap_in_a_bars_partition_is_refused_also_across_a_rebalance_that_kept_the_partition() -> None:
     from faust.types import TP
 
-    from vpa_stream.processors.faust_app import OffsetGuard, RecordsSkippedError
+    from vpa_stream.processors.faust_rebalance import OffsetGuard, RecordsSkippedError
 
     bars0, bars1 = TP("t.bars", 0), TP("t.bars", 1)
     guard = OffsetGuard()
