@@ -237,7 +237,8 @@ def build_app(bootstrap: str, topics: Topics, cfg: VPAConfig | None = None, part
     register_ring_store()
     table = app.Table("bar-windows", default=None, key_type=bytes, value_type=bytes, partitions=partitions,
                       store=RING_STORE)
-    writes = ChangelogWrites(table.data)
+    store: Any = table.data  # faust_rebalance's ring store
+    writes = ChangelogWrites(store)
     processor = StreamProcessor(writes, cfg, codec)
     producer = BatchProducer(app, broker_timeout_s)
     app.vpa_processor = processor  # type: ignore[attr-defined]
@@ -262,7 +263,7 @@ def build_app(bootstrap: str, topics: Topics, cfg: VPAConfig | None = None, part
                                                 for partition, key, value in writes.pending])
         writes.pending.clear()
         for (topic, partition), offset in written.items():  # the store holds the ring up to here
-            table.data.set_persisted_offset(TP(topic, partition), offset)
+            store.set_persisted_offset(TP(topic, partition), offset)
 
     async def handle(events: list[Any]) -> None:
         out: list[tuple[str, int | None, bytes, bytes]] = []

@@ -135,10 +135,10 @@ class BarRing:
             index = self._index[series] = _CloseIndex(self.capacity(bar.timeframe))
             for seq, payload in self.slots(*series):
                 index.add(int(self.codec.decode(payload, expect="bar")[1]["close_time"]), seq)
-        seq = index.seq_of.get(bar.close_time)
-        if seq is None:
+        found = index.seq_of.get(bar.close_time)
+        if found is None:
             return None
-        value = self.table.get(self._key(bar.symbol, bar.timeframe, seq))
+        value = self.table.get(self._key(bar.symbol, bar.timeframe, found))
         return bytes(value)[8:] if value is not None else None
 
     def forget(self) -> None:

@@ -28,6 +28,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -167,7 +168,7 @@ class KafkaDatasetSink:
 
         tps = []
         for topic, kind in ((self.topics.examples, "examples"), (self.topics.dead_letters, "dead-letters")):
-            for p in self.watch.call(lambda topic=topic: partitions_of(self.bootstrap, topic)):
+            for p in self.watch.call(partial(partitions_of, self.bootstrap, topic)):
                 tp = TopicPartition(topic, p)
                 tps.append(tp)
                 self.partitions[(topic, p)] = PartitionFiles(self.out_dir, kind, topic, p, self.manifest,
@@ -175,7 +176,7 @@ class KafkaDatasetSink:
         self.consumer.assign(tps)
         committed_offsets = {}
         for tp in tps:
-            committed_offsets[tp] = self.watch.call(lambda tp=tp: self.consumer.committed(tp, timeout_ms=5000))
+            committed_offsets[tp] = self.watch.call(partial(self.consumer.committed, tp, timeout_ms=5000))
         for tp in tps:
             files = self.partitions[(tp.topic, tp.partition)]
             if files.next_offset is not None:
