@@ -63,7 +63,8 @@ _EVIDENCE_BODIES: dict[str, tuple[str, ...]] = {
                      "{Patterns} from {ago} {WAS} cancelled {when#by} by a follow-through bar against {IT}",
                      "{THERE} {patterns} {ago}, but {when#by} a bar went the other way on rising volume",
                      "{Patterns} from {ago} no longer {COUNTS}: {when#by} price followed through against {IT}",
-                     "The {side} case of {patterns} from {ago} is void: {when#by} a follow-through bar went against it"),
+                     "The {side} case of {patterns} from {ago} is void: {when#by} a follow-through bar went "
+                     "against it"),
     "void_taken": ("{Ago}, {patterns} appeared, but {when#by} {taken} took out {ITS} {ext}",
                    "{Patterns} from {ago} {HAS} been superseded: {when#by} price took out {ITS} {ext}",
                    "{THERE} {patterns} {ago}, but {when#by} price went past {ITS} {ext}",
