@@ -30,7 +30,7 @@ import asyncio
 import logging
 import os
 import tempfile
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -135,8 +135,12 @@ def fail_stop(exc: BaseException) -> NoReturn:
 
 def build_app(bootstrap: str, topics: Topics, cfg: VPAConfig | None = None, partitions: int = 6,
               app_id: str | None = None, commit_interval_s: float = 0.5, datadir: Path | None = None,
-              batch_max_bars: int = BATCH_MAX_BARS, batch_within_s: float = BATCH_WITHIN_S) -> Any:
-    """A Faust app with one agent; run it with ``run_worker`` (or ``faust.Worker(app)``)."""
+              batch_max_bars: int = BATCH_MAX_BARS, batch_within_s: float = BATCH_WITHIN_S,
+              primary_timeframes: Iterable[str] | None = None) -> Any:
+    """A Faust app with one agent; run it with ``run_worker`` (or ``faust.Worker(app)``).
+
+    ``primary_timeframes``: the timeframes that make examples, the others being context (None: every one).
+    """
     import faust
 
     codec = default_codec()
@@ -164,7 +168,7 @@ def build_app(bootstrap: str, topics: Topics, cfg: VPAConfig | None = None, part
     # keys and values are bytes with the app's raw serializers
     table = app.Table("bar-windows", default=None, key_type=bytes, value_type=bytes, partitions=partitions)
     writes = ChangelogWrites(table.data)
-    processor = StreamProcessor(writes, cfg, codec)
+    processor = StreamProcessor(writes, cfg, codec, primary_timeframes)
     producer = BatchProducer(app)
     app.vpa_processor = processor  # type: ignore[attr-defined]
 

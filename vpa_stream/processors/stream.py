@@ -15,7 +15,7 @@ close time already stored is a revision and goes to the dead letters, as does an
 from __future__ import annotations
 
 import logging
-from collections.abc import MutableMapping
+from collections.abc import Iterable, MutableMapping
 from typing import Any
 
 from vpa_stream.processors.config import VPAConfig
@@ -109,13 +109,18 @@ class BarRing:
 
 
 class StreamProcessor:
-    """Bar payloads in, ``Encoded`` examples and ``DeadLetter``s out, with the state in ``table``."""
+    """Bar payloads in, ``Encoded`` examples and ``DeadLetter``s out, with the state in ``table``.
 
-    def __init__(self, table: Table, cfg: VPAConfig | None = None, codec: Codec | None = None) -> None:
+    ``primary_timeframes`` as in ``Engine``: the timeframes that make examples (None: every one).
+    """
+
+    def __init__(self, table: Table, cfg: VPAConfig | None = None, codec: Codec | None = None,
+                 primary_timeframes: Iterable[str] | None = None) -> None:
         self.cfg = cfg or VPAConfig()
         self.codec = codec or default_codec()
         self.ring = BarRing(table, self.cfg)
-        self.stage = ExampleStage(self.cfg, self.codec)
+        self.stage = ExampleStage(self.cfg, self.codec, primary_timeframes)
+        self.primary_timeframes = self.stage.engine.primary_timeframes
         self.loaded: set[str] = set()
 
     def _decode(self, payload: bytes) -> Bar:
@@ -168,7 +173,7 @@ class StreamProcessor:
         same = next((p for b, p in stored if b.timeframe == bar.timeframe and b.close_time == bar.close_time), None)
         if same is not None and self._decode(same) == bar:
             # redelivery: recompute the example from the bars before it; the sink drops the repeat by id
-            engine = Engine(self.cfg)
+            engine = Engine(self.cfg, self.primary_timeframes)
             for b, _ in stored:
                 if b.replay_key() >= bar.replay_key():
                     break
