@@ -237,7 +237,7 @@ class LivePoller:
         for raw in normalise_download(frame, [feed.symbol], feed.timeframe):
             if raw.symbol.upper() == feed.symbol.upper():
                 raw = type(raw)(feed.symbol, raw.timeframe, raw.frame, raw.volume_kind)
-                items.extend(series_items(raw, source.options, self.source_name))
+                items.extend(series_items(raw, source.session_options(raw), self.source_name))
         if not items:
             raise EmptyFrameError(f"no rows of {feed.symbol} in the provider's frame")
         return items

@@ -1,4 +1,8 @@
-"""CSV and Parquet bars from a file or a directory of files (``csv:PATH``, ``parquet:PATH``)."""
+"""CSV and Parquet bars from a file or a directory of files (``csv:PATH``, ``parquet:PATH``).
+
+Each file's timeframe comes from a ``timeframe`` column, else the options (a ``#1h`` suffix on the spec), else
+its stamps (``producers.sources.timeframes``).
+"""
 
 from __future__ import annotations
 
@@ -18,6 +22,13 @@ from vpa_stream.producers.sources.base import (
     series_items,
     standard_columns,
 )
+from vpa_stream.producers.sources.timeframes import (
+    DETECT_ROWS,
+    TIMEFRAME_COLUMNS,
+    column_timeframes,
+    detect_timeframe,
+)
+from vpa_stream.schemas.models import UnknownTimeframeError, normalise_timeframe
 
 TIME_COLUMNS = ("timestamp", "datetime", "date", "time")
 CHUNK_ROWS = 256
@@ -25,9 +36,11 @@ PROBE_ROWS = 1024
 
 
 class FileSource(Source):
-    """Rows with a date|datetime|timestamp column, open/high/low/close/volume, and an optional symbol column.
+    """Rows with a date|datetime|timestamp column, open/high/low/close/volume, an optional symbol column and an
+    optional timeframe column.
 
-    Files without a symbol column take ``--symbol``, else the file's stem (``AAPL.csv`` -> AAPL).
+    Files without a symbol column take ``--symbol``, else the file's stem less a timeframe label
+    (``AAPL.csv``, ``AAPL_1h.csv`` -> AAPL).
     """
 
     def __init__(self, path: str | Path, fmt: str, options: SourceOptions | None = None) -> None:
@@ -67,16 +80,35 @@ class FileSource(Source):
         wanted = {s.upper() for s in self.options.symbols}
         out: list[Iterator[Item]] = []
         for path in self.files():
+            where = f"{self.fmt}:{path.name}"
             symbol = self.options.symbol or _stem(path)
             time_col = self._sorted_single_symbol_time_column(path)
             if time_col is not None:
                 if not wanted or symbol.upper() in wanted:
-                    out.append(self._chunked(path, symbol))
+                    timeframe, origin = self._file_timeframe(path, time_col)
+                    if self.keep(where, symbol, timeframe, origin):
+                        out.append(self._chunked(path, symbol, timeframe))
                 continue
             for raw in frame_series(self._load(path), str(path), self.options, default_symbol=_stem(path)):
-                if not wanted or raw.symbol.upper() in wanted:
+                if (not wanted or raw.symbol.upper() in wanted) and self.keep(where, raw.symbol, raw.timeframe,
+                                                                              raw.origin):
                     out.append(series_items(raw, self.options, self.name))
         return out
+
+    def _file_timeframe(self, path: Path, time_col: str) -> tuple[str, str]:
+        """(timeframe, origin) of a streamed file: the options', else detected from its first stamps."""
+        if self.options.timeframe is not None:
+            return self.options.timeframe, "given"
+        try:
+            if self.fmt == "parquet":
+                batch = next(pq.ParquetFile(path, pre_buffer=False).iter_batches(
+                    batch_size=DETECT_ROWS, columns=[time_col], use_threads=False), None)
+                head = batch.column(0).to_pandas() if batch is not None else pd.Series([], dtype=object)
+            else:
+                head = pd.read_csv(path, usecols=[time_col], nrows=DETECT_ROWS)[time_col]
+        except (OSError, ValueError) as exc:
+            raise SourceError(f"{path}: cannot read as {self.fmt}: {exc}") from exc
+        return detect_timeframe(parse_times(head), str(path)), "detected"
 
     def _columns(self, path: Path) -> list[str]:
         try:
@@ -90,7 +122,7 @@ class FileSource(Source):
         """The time column of a file that can be streamed: one symbol, named time column, ascending, no NaT."""
         columns = self._columns(path)
         lower = {c.strip().lower(): c for c in columns}
-        if "symbol" in lower or "ticker" in lower:
+        if "symbol" in lower or "ticker" in lower or any(c in lower for c in TIMEFRAME_COLUMNS):
             return None
         time_col = next((lower[c] for c in TIME_COLUMNS if c in lower), None)
         if time_col is None:
@@ -123,8 +155,8 @@ class FileSource(Source):
         else:
             yield from pd.read_csv(path, chunksize=CHUNK_ROWS)
 
-    def _chunked(self, path: Path, symbol: str) -> Iterator[Item]:
-        reader = SeriesReader(symbol, self.options.timeframe, "shares", self.options, self.name)
+    def _chunked(self, path: Path, symbol: str, timeframe: str) -> Iterator[Item]:
+        reader = SeriesReader(symbol, timeframe, "shares", self.options, self.name)
         for chunk in self._chunks(path):
             for raw in frame_series(chunk, str(path), self.options, default_symbol=symbol):
                 yield from reader.items(raw.frame)
@@ -134,7 +166,8 @@ class FileSource(Source):
 
 def frame_series(frame: pd.DataFrame, where: str, options: SourceOptions, default_symbol: str,
                  volume_kind: str = "shares") -> Iterator[RawSeries]:
-    """Split a table of bars into per-symbol series indexed by their time column."""
+    """Split a table of bars into per-symbol (and per-timeframe, with a timeframe column) series indexed by their
+    time column. Without a timeframe column or ``options.timeframe``, a series' timeframe is its stamps'."""
     frame = frame.copy()
     lower = {str(c).strip().lower(): c for c in frame.columns}
     time_col = next((lower[c] for c in TIME_COLUMNS if c in lower), None)
@@ -150,13 +183,31 @@ def frame_series(frame: pd.DataFrame, where: str, options: SourceOptions, defaul
     frame = frame.drop(columns=[time_col])
     frame.index = pd.DatetimeIndex(times)
     symbol_col = lower.get("symbol") or lower.get("ticker")
+    tf_col = next((lower[c] for c in TIMEFRAME_COLUMNS if c in lower), None)
     frame = standard_columns(frame, where)
     symbol_key = str(symbol_col).strip().lower() if symbol_col is not None else None
-    if symbol_key and symbol_key in frame.columns:
-        for symbol, part in frame.groupby(symbol_key, sort=True):
-            yield RawSeries(str(symbol), options.timeframe, part.drop(columns=[symbol_key]), volume_kind)
-    else:
-        yield RawSeries(options.symbol or default_symbol, options.timeframe, frame, volume_kind)
+    tf_key = str(tf_col).strip().lower() if tf_col is not None else None
+    if tf_key and tf_key in frame.columns:
+        frame[tf_key] = column_timeframes(frame[tf_key])
+    keys = [k for k in (symbol_key, tf_key) if k and k in frame.columns]
+    if not keys:
+        yield _series(options.symbol or default_symbol, None, frame, options, where, volume_kind)
+        return
+    for values, part in frame.groupby(keys, sort=True):
+        by = dict(zip(keys, values if isinstance(values, tuple) else (values,), strict=True))
+        symbol = str(by[symbol_key]) if symbol_key in by else options.symbol or default_symbol
+        yield _series(symbol, by.get(tf_key) if tf_key else None, part.drop(columns=keys), options, where,
+                      volume_kind)
+
+
+def _series(symbol: str, column_timeframe: object, frame: pd.DataFrame, options: SourceOptions, where: str,
+            volume_kind: str) -> RawSeries:
+    """A series whose timeframe is its column's, else the options', else detected from its stamps."""
+    if column_timeframe is not None:
+        return RawSeries(symbol, str(column_timeframe), frame, volume_kind, "column")
+    if options.timeframe is not None:
+        return RawSeries(symbol, options.timeframe, frame, volume_kind, "given")
+    return RawSeries(symbol, detect_timeframe(frame.index, f"{where} {symbol}"), frame, volume_kind, "detected")
 
 
 def parse_times(values: pd.Series) -> pd.Series:
@@ -168,8 +219,18 @@ def parse_times(values: pd.Series) -> pd.Series:
 
 
 def _stem(path: Path) -> str:
+    """The symbol a file's name gives: its stem less a trailing timeframe label (``AAPL_1h`` -> AAPL)."""
     name = path.name
+    stem = path.stem
     for suffix in (".csv.gz", ".parquet", ".csv", ".txt", ".pq"):
         if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return path.stem
+            stem = name[: -len(suffix)]
+            break
+    head, sep, label = max(stem.rpartition("_"), stem.rpartition("-"), key=lambda parts: len(parts[0]))
+    if sep and head and label[:1].isdigit():
+        try:
+            normalise_timeframe(label)
+            return head
+        except UnknownTimeframeError:
+            pass
+    return stem

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
@@ -72,7 +73,11 @@ def _series(symbol: str, part: pd.DataFrame, timeframe: str) -> RawSeries:
 
 
 class YFinanceSource(Source):
-    """``--source yfinance``: symbols with start/end or period, at the given interval."""
+    """``--source yfinance``: symbols with start/end or period, at the given interval.
+
+    FX and crypto symbols (``EURUSD=X``, ``BTC-USD``) trade around the clock: their intraday bars are never
+    capped at the session close, whatever session the options name.
+    """
 
     name = "yfinance"
 
@@ -82,12 +87,18 @@ class YFinanceSource(Source):
         super().__init__(options)
         if not options.symbols:
             raise SourceError("the yfinance source needs --symbols")
-        if options.timeframe not in YF_INTERVALS:
+        if options.timeframe is None or options.timeframe not in YF_INTERVALS:
             raise SourceError(f"yfinance has no {options.timeframe} interval")
+        self.timeframe: str = options.timeframe
         self.period = period
         self.timeout = timeout
         self._download = download
         self._now_ms = now_ms or (lambda: time.time_ns() // 1_000_000)
+
+    def session_options(self, raw: RawSeries) -> SourceOptions:
+        if raw.volume_kind == "tick" and self.options.session.hours != "24h":
+            return replace(self.options, session=replace(self.options.session, hours="24h"))
+        return self.options
 
     def streams(self) -> list[Iterator[Item]]:
         """As the base, minus the bar still forming: Yahoo returns today's partial bar, which has not closed."""
@@ -101,7 +112,7 @@ class YFinanceSource(Source):
 
             download = yfinance.download
         kwargs: dict[str, Any] = {
-            "tickers": list(self.options.symbols), "interval": YF_INTERVALS[self.options.timeframe],
+            "tickers": list(self.options.symbols), "interval": YF_INTERVALS[self.timeframe],
             "auto_adjust": False, "actions": True, "group_by": "column", "progress": False,
             "threads": False, "timeout": self.timeout, "multi_level_index": True,
         }
@@ -118,4 +129,4 @@ class YFinanceSource(Source):
         frame = self.fetch()
         if frame is None or frame.empty:
             raise SourceError(f"yfinance returned no rows for {', '.join(self.options.symbols)}")
-        yield from normalise_download(frame, list(self.options.symbols), self.options.timeframe)
+        yield from normalise_download(frame, list(self.options.symbols), self.timeframe)
