@@ -99,16 +99,17 @@ def require_supplied(resolutions: Iterable[Resolution], timeframes: Iterable[str
 def summary_lines(resolutions: Iterable[Resolution], primary: Iterable[str]) -> list[str]:
     """One line per (timeframe, role, origin): what the run used as primary and as context, and how it knew."""
     primary_set = set(primary)
-    groups: dict[tuple[int, str, str, str], list[str]] = {}
+    roles = ("primary", "context", "not used")
+    groups: dict[tuple[int, int, str, str, str], list[str]] = {}
     for r in resolutions:
         role = "not used" if not r.used else "primary" if r.timeframe in primary_set or not primary_set else "context"
-        key = (TIMEFRAME_SECONDS.get(r.timeframe, 0), r.timeframe, role, r.origin)
+        key = (roles.index(role), TIMEFRAME_SECONDS.get(r.timeframe, 0), r.timeframe, role, r.origin)
         where = groups.setdefault(key, [])
         label = f"{r.where} {r.symbol}"
         if label not in where:
             where.append(label)
     lines = []
-    for (_, tf, role, origin), where in sorted(groups.items()):
+    for (_, _, tf, role, origin), where in sorted(groups.items()):
         shown = ", ".join(where[:3]) + (f" and {len(where) - 3} more" if len(where) > 3 else "")
         lines.append(f"{tf} {role}: {shown} ({ORIGINS[origin]})")
     return lines
