@@ -10,9 +10,12 @@ import pytest
 
 from tests.mtfdata import Pair, ny_session_pair
 from vpa_stream.processors.engine import Engine
+from vpa_stream.processors.stage import Encoded
+from vpa_stream.processors.stream import StreamProcessor
 from vpa_stream.producers.replay import bars_of
 from vpa_stream.producers.sources.base import SourceOptions
 from vpa_stream.producers.sources.files import FileSource
+from vpa_stream.schemas.codec import default_codec
 from vpa_stream.schemas.models import Bar, iso_utc
 
 
@@ -113,3 +116,25 @@ def test_a_supplied_daily_series_and_the_daily_derived_from_hourly_bars_the_late
     daily_next = following["input"]["multi_timeframe_context"]["1d"]
     assert (daily_next["as_of"], daily_next["derived"]) == (t, False)
 
+
+
+def test_a_restarted_kafka_processor_rebuilds_the_hourly_context_and_redelivery_repeats_the_example(
+        daily_and_hourly: list[Bar], with_hourly: dict) -> None:
+    """The processor's ring holds every timeframe of a symbol: a worker that starts from the table alone, and
+    a daily bar delivered twice, give the examples of the uninterrupted run."""
+    codec = default_codec()
+    payloads = [codec.encode("bar", b.to_record()) for b in daily_and_hourly]
+    reference = {i: codec.encode("example", r) for i, r in with_hourly.items()}
+    table: dict = {}
+    got: dict[str, bytes] = {}
+    cut = len(payloads) * 2 // 3
+    for processor, part in ((StreamProcessor(table, primary_timeframes=("1d",)), payloads[:cut]),
+                            (StreamProcessor(table, primary_timeframes=("1d",)), payloads[cut:])):
+        for payload in part:
+            result = processor.process(payload)
+            if isinstance(result, Encoded):
+                got[result.id] = result.payload
+    assert got == reference
+    redelivered = next(i for i in range(cut, len(payloads)) if daily_and_hourly[i].timeframe == "1d")
+    again = StreamProcessor(table, primary_timeframes=("1d",)).process(payloads[redelivered])
+    assert isinstance(again, Encoded) and again.payload == reference[again.id]
