@@ -61,14 +61,14 @@ class RawSeries:
     """One symbol and timeframe as read: a DatetimeIndex of row labels and open/high/low/close/volume columns.
 
     Optional columns: ``adj_close`` (split detection), ``split`` (the split ratio effective at that row).
-    ``origin`` says how the timeframe was found (``producers.sources.timeframes.ORIGINS``).
+    ``timeframe_origin`` says how the timeframe was found (a key of ``producers.sources.timeframes.ORIGINS``).
     """
 
     symbol: str
     timeframe: str
     frame: pd.DataFrame
     volume_kind: str = "shares"
-    origin: str = "given"
+    timeframe_origin: str = "given"
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +119,7 @@ class Source(ABC):
         for raw in self.read():
             if wanted and raw.symbol.upper() not in wanted:
                 continue
-            if self.keep(self.name, raw.symbol, raw.timeframe, raw.origin):
+            if self.keep(self.name, raw.symbol, raw.timeframe, raw.timeframe_origin):
                 out.append(series_items(raw, self.session_options(raw), self.name))
         return out
 

@@ -91,7 +91,7 @@ class FileSource(Source):
                 continue
             for raw in frame_series(self._load(path), str(path), self.options, default_symbol=_stem(path)):
                 if (not wanted or raw.symbol.upper() in wanted) and self.keep(where, raw.symbol, raw.timeframe,
-                                                                              raw.origin):
+                                                                              raw.timeframe_origin):
                     out.append(series_items(raw, self.options, self.name))
         return out
 
@@ -204,10 +204,11 @@ def _series(symbol: str, column_timeframe: object, frame: pd.DataFrame, options:
             volume_kind: str) -> RawSeries:
     """A series whose timeframe is its column's, else the options', else detected from its stamps."""
     if column_timeframe is not None:
-        return RawSeries(symbol, str(column_timeframe), frame, volume_kind, "column")
+        return RawSeries(symbol, str(column_timeframe), frame, volume_kind, timeframe_origin="column")
     if options.timeframe is not None:
-        return RawSeries(symbol, options.timeframe, frame, volume_kind, "given")
-    return RawSeries(symbol, detect_timeframe(frame.index, f"{where} {symbol}"), frame, volume_kind, "detected")
+        return RawSeries(symbol, options.timeframe, frame, volume_kind)
+    detected = detect_timeframe(frame.index, f"{where} {symbol}")
+    return RawSeries(symbol, detected, frame, volume_kind, timeframe_origin="detected")
 
 
 def parse_times(values: pd.Series) -> pd.Series:
