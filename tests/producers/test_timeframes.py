@@ -185,3 +185,24 @@ def test_a_suffix_overrides_detection_and_a_missing_timeframe_is_one_clear_error
     assert not (tmp_path / "missing").exists()  # nothing written
     code, _, err = _run(capsys, "--source", f"csv:{hourly}", "--out", str(tmp_path / "hourly-only"))
     assert code == 1 and "no source supplies 1d bars" in err
+
+
+def test_after_an_hourly_bar_capped_at_the_close_live_polling_keeps_the_vendors_grid() -> None:
+    """The 15:30 bar ends at 16:00; the next bar (09:30) ends at 10:30, and that is when the poller looks."""
+    from vpa_stream.producers.clock import SimulatedClock
+    from vpa_stream.producers.live import LivePoller
+
+    session = Session()
+    opens, closes = bar_times(pd.DatetimeIndex(["2017-11-06 15:30"]), "1h", session)
+    capped = Bar("AAPL", "1h", int(opens[0]), int(closes[0]), 1.0, 1.0, 1.0, 1.0, 1.0)
+    poller = LivePoller(["AAPL"], "1h", None, SimulatedClock(capped.close_time), session=session,  # type: ignore[arg-type]
+                        resume={("AAPL", "1h"): capped.close_time})
+    feed = poller.feeds[0]
+    feed.recent[capped.close_time] = capped
+    evening = int(pd.Timestamp("2017-11-06 16:30", tz="America/New_York").value // 1_000_000)
+    poller._schedule(feed, evening)
+    grid = {iso_utc(feed.next_due - poller.grace_ms)[11:16]}
+    morning = int(pd.Timestamp("2017-11-07 10:05", tz="America/New_York").value // 1_000_000)
+    poller._schedule(feed, morning)
+    grid.add(iso_utc(feed.next_due - poller.grace_ms)[11:16])
+    assert grid == {"21:30", "15:30"}  # on the half hours: 16:30 and 10:30 New York, not 17:00 and 11:00

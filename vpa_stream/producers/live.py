@@ -295,6 +295,9 @@ class LivePoller:
         """Next poll: the next scheduled close + grace; sooner (with backoff) when a due daily bar is late."""
         cal, hw = self.calendar, feed.high_water
         anchor = hw if cal.intraday else None
+        last = feed.recent.get(hw) if cal.intraday and hw is not None else None
+        if last is not None:  # the vendor's grid runs on the bars' starts: a session's last bar may end capped
+            anchor = last.open_time + cal.step_ms
         latest_due = cal.last_close(now - self.grace_ms, anchor)
         behind = hw is not None and hw < latest_due
         if behind and not cal.intraday:
