@@ -190,6 +190,7 @@ def cmd_topics_create(args: argparse.Namespace, file_data: dict[str, Any]) -> in
 
 
 def cmd_replay(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
+    from vpa_stream.pipeline import timeframe_lines
     from vpa_stream.producers.kafka_replay import BarPublisher, make_producer, replay_to_kafka
     from vpa_stream.schemas.topics import Topics
 
@@ -207,6 +208,8 @@ def cmd_replay(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
             bar.close()
         publisher.producer.close()  # type: ignore[attr-defined]
     print(f"vpa-stream replay -> {Topics(args.topic_prefix).bars} at {args.bootstrap_servers}")
+    for i, line in enumerate(timeframe_lines(sources, (run_timeframes(args).primary,))):
+        print(f"  {'timeframes' if i == 0 else '':<15}{line}")
     for line in summary.lines():
         print("  " + line)
     return 0

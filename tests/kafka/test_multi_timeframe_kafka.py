@@ -18,7 +18,8 @@ from vpa_stream.producers.sources.specs import Timeframes, build_sources
 pytestmark = pytest.mark.kafka
 
 
-def test_a_daily_and_hourly_run_on_kafka_equals_the_embedded_one(pipeline: dict, kafka_bootstrap: str) -> None:  # noqa: F811
+def test_a_daily_and_hourly_run_on_kafka_equals_the_embedded_one(
+        pipeline: dict, kafka_bootstrap: str, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
     tmp: Path = pipeline["tmp"]
     (tmp / "pair").mkdir()
     pair = ny_session_pair(tmp / "pair")
@@ -32,6 +33,7 @@ def test_a_daily_and_hourly_run_on_kafka_equals_the_embedded_one(pipeline: dict,
     sink = pipeline["start"]("sink")
     assert main(["replay", "--bootstrap-servers", kafka_bootstrap, "--topic-prefix", pipeline["topics"].prefix,
                  "--source", specs[0], "--source", specs[1], "--other-timeframes", "1h", "--no-progress"]) == 0
+    assert "1h context: csv:EURUSD_1h.csv EURUSD (detected from its stamps)" in capsys.readouterr().out
     wait_for_lines(pipeline["out"], len(expected))
     time.sleep(2)  # anything beyond the expected count would be a duplicate
     sink.stop()
