@@ -25,7 +25,7 @@ import pandas as pd
 
 from vpa_stream.producers.clock import DAY_MS, BarCalendar, Clock
 from vpa_stream.producers.sources.base import Session, SourceOptions, series_items
-from vpa_stream.producers.sources.yfinance import YFinanceSource, normalise_download
+from vpa_stream.producers.sources.yfinance import PROVIDER_HISTORY_DAYS, YFinanceSource, normalise_download
 from vpa_stream.producers.validate import DeadLetter, payload_text
 from vpa_stream.schemas.models import Bar, is_intraday, iso_utc, timeframe_seconds
 
@@ -34,8 +34,6 @@ log = logging.getLogger(__name__)
 Download = Callable[..., pd.DataFrame]
 FeedKey = tuple[str, str]
 
-#: how far back yfinance serves each intraday interval (days); a warm-up span is capped to it
-PROVIDER_HISTORY_DAYS = {"1m": 7, "2m": 59, "5m": 59, "15m": 59, "30m": 59, "90m": 59, "1h": 729}
 
 
 class LiveOutput(Protocol):

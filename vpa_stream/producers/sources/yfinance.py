@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 #: yfinance interval names for our timeframes
 YF_INTERVALS = {"1m": "1m", "2m": "2m", "5m": "5m", "15m": "15m", "30m": "30m", "1h": "60m", "90m": "90m",
                 "1d": "1d", "1wk": "1wk", "1mo": "1mo"}
+#: how far back yfinance serves each intraday interval (days); a warm-up span is capped to it
+PROVIDER_HISTORY_DAYS = {"1m": 7, "2m": 59, "5m": 59, "15m": 59, "30m": 59, "90m": 59, "1h": 729}
 FX_SUFFIXES = ("=X",)
 CRYPTO_SUFFIXES = ("-USD", "-EUR", "-BTC")
 
@@ -128,5 +130,8 @@ class YFinanceSource(Source):
     def read(self) -> Iterator[RawSeries]:
         frame = self.fetch()
         if frame is None or frame.empty:
-            raise SourceError(f"yfinance returned no rows for {', '.join(self.options.symbols)}")
+            days = PROVIDER_HISTORY_DAYS.get(self.timeframe)
+            limit = f" (Yahoo serves {self.timeframe} bars of the last {days} days only)" if days else ""
+            raise SourceError(f"yfinance returned no {self.timeframe} rows for {', '.join(self.options.symbols)}"
+                              f"{limit}")
         yield from normalise_download(frame, list(self.options.symbols), self.timeframe)
