@@ -91,6 +91,16 @@ def test_a_file_with_a_timeframe_column_gives_one_series_per_symbol_and_timefram
     assert sum(b.timeframe == "1d" for b in bars) == len(daily)
 
 
+@pytest.mark.parametrize("rows", [257, 513])  # a last chunk of one row: too few to detect on, had it been asked
+def test_a_streamed_file_is_detected_once_from_its_first_rows(tmp_path: Path, rows: int) -> None:
+    path = tmp_path / "EURUSD.csv"
+    eurusd().iloc[:rows].to_csv(path, index_label="Datetime")
+    source = FileSource(path, "csv", SourceOptions(timeframe=None))
+    bars = list(bars_of([source], pytest.fail))
+    assert len(bars) == rows and {b.timeframe for b in bars} == {"1h"}
+    assert [(r.timeframe, r.origin) for r in source.resolved] == [("1h", "detected")]
+
+
 def test_a_files_name_gives_its_symbol_without_a_timeframe_label(tmp_path: Path) -> None:
     for name, symbol in [("EURUSD_1h.csv", "EURUSD"), ("AAPL-1d.csv", "AAPL"), ("BRK-B.csv", "BRK-B"),
                          ("x_1.csv", "x_1")]:

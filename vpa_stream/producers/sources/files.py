@@ -7,6 +7,7 @@ its stamps (``producers.sources.timeframes``).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -157,8 +158,9 @@ class FileSource(Source):
 
     def _chunked(self, path: Path, symbol: str, timeframe: str) -> Iterator[Item]:
         reader = SeriesReader(symbol, timeframe, "shares", self.options, self.name)
+        options = replace(self.options, timeframe=timeframe)  # found once for the file, not again per chunk
         for chunk in self._chunks(path):
-            for raw in frame_series(chunk, str(path), self.options, default_symbol=symbol):
+            for raw in frame_series(chunk, str(path), options, default_symbol=symbol):
                 yield from reader.items(raw.frame)
             if reader.done:
                 return
