@@ -173,7 +173,7 @@ def test_each_malformed_bar_class_lands_in_the_dead_letter_file(tmp_path: Path) 
     assert summary.rejected == len(BAD_ROWS) == len(letters)
     for needle in ("not a finite number (nan)", "not a finite number (inf)", "non-positive price",
                    "negative volume", "high 9.5 below", "low 10.5 above", "duplicate close time",
-                   "unparseable or non-existent time"):
+                   "time 'not-a-date' is not a valid date or time"):
         assert needle in reasons
     assert all(d["payload"] for d in letters)
 

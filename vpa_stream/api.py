@@ -104,7 +104,7 @@ class TrainingDataGenerator:
         except ValueError as exc:
             raise RequestError("min_lookback", f"{min_lookback}: {exc} (at least 2)") from exc
         options = SourceOptions(symbols=symbols, start=start_date, end=end_date, session=session or Session(),
-                                symbol=symbols[0] if len(symbols) == 1 else None)
+                                symbol=symbols[0] if len(symbols) == 1 else None, back_adjusted=cfg.back_adjusted)
         try:
             sources = build_sources(specs, options, timeframes, period=period)
         except SourceSpecError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,12 +17,12 @@ from vpa_stream.producers.sources.specs import SourceSpecError, Timeframes, buil
 from vpa_stream.schemas.topics import DEFAULT_BOOTSTRAP, KafkaSetupError
 from vpa_stream.settings import SettingsError, engine_config, load_file, option_defaults
 from vpa_stream.sinks.worker import SinkProcessError
+from vpa_stream.usage import UsageError, check_args
 
 EXIT_USAGE = 2
+EXIT_FAILURE = 1
 
-
-class UsageError(Exception):
-    """Bad flags or option values: printed as one line, exit code 2."""
+__all__ = ["UsageError", "build_parser", "main", "make_sources"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -71,6 +72,10 @@ def _add_source_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--session-hours", default="exchange", choices=SESSION_HOURS,
                    help="24h: an instrument trading around the clock (FX, crypto), whose intraday bars are never "
                         "capped at the session close (default: %(default)s)")
+    g.add_argument("--time-unit", default=None,
+                   help="unit of numeric (epoch) time columns: s, ms, us or ns (default: by magnitude)")
+    g.add_argument("--delimiter", default=None,
+                   help="delimiter of text files: a character, tab or space (default: detected)")
 
 
 def _add_sink_options(p: argparse.ArgumentParser) -> None:
@@ -278,7 +283,9 @@ def run_timeframes(args: argparse.Namespace) -> Timeframes:
 def make_sources(args: argparse.Namespace) -> list[Source]:
     symbols = tuple(s.strip() for s in str(args.symbols).split(",") if s.strip())
     session = Session(args.tz, args.session_open, args.session_close, getattr(args, "session_hours", "exchange"))
-    options = SourceOptions(symbols=symbols, start=args.start, end=args.end, session=session, symbol=args.symbol)
+    options = SourceOptions(symbols=symbols, start=args.start, end=args.end, session=session, symbol=args.symbol,
+                            time_unit=getattr(args, "time_unit", None), delimiter=getattr(args, "delimiter", None),
+                            back_adjusted=bool(getattr(args, "back_adjusted", False)))
     try:
         return build_sources(source_specs(args), options, run_timeframes(args), period=args.period)
     except SourceSpecError as exc:
@@ -321,12 +328,17 @@ def _progress(args: argparse.Namespace, desc: str = "backfill") -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. Every failure is one line on stderr: usage problems (found before any work starts) exit
+    2, failures 1 (``-v`` adds the traceback of an unexpected one), an interrupt 130."""
     own_process = argv is None  # run as the program, not called from Python code: the process is ours to tune
     argv = list(sys.argv[1:] if argv is None else argv)
+    verbose = 0
     try:
         pre = argparse.ArgumentParser(add_help=False)
         pre.add_argument("--config", default=None)
+        pre.add_argument("-v", "--verbose", action="count", default=0)
         known, _ = pre.parse_known_args(argv)
+        verbose = known.verbose
         file_data = load_file(known.config)
         defaults = option_defaults(file_data, _OPTION_NAMES)
         parser = build_parser(defaults)
@@ -336,25 +348,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not getattr(args, "handler", None) or (args.command == "topics" and not args.topics_command):
             parser.print_help(sys.stderr)
             return EXIT_USAGE
+        check_args(args)
+        args.back_adjusted = bool(file_data.get("engine", {}).get("back_adjusted", False))
         if own_process and args.command == "backfill":  # not the long-running asyncio ones (cycles to collect)
             relax_gc()
         return int(args.handler(args, file_data))
     except (UsageError, SettingsError) as exc:
-        print(f"vpa-stream: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return _fail(exc, EXIT_USAGE, verbose, expected=True)
     except (SourceError, KafkaSetupError, SinkProcessError) as exc:
-        print(f"vpa-stream: error: {exc}", file=sys.stderr)
-        return 1
+        return _fail(exc, EXIT_FAILURE, verbose, expected=True)
     except KeyboardInterrupt:
         print("vpa-stream: interrupted", file=sys.stderr)
         return 130
+    except SystemExit:
+        raise  # --help and --version
+    except Exception as exc:  # the guard: a bug or an unforeseen input is one line, never a bare traceback
+        return _fail(exc, EXIT_FAILURE, verbose, expected=False)
+
+
+def _fail(exc: BaseException, code: int, verbose: int, expected: bool) -> int:
+    if verbose:
+        traceback.print_exception(exc, file=sys.stderr)
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if not expected:
+        text = f"{type(exc).__name__}: {text}" + ("" if verbose else " (run with -v for the traceback)")
+    print(f"vpa-stream: error: {text}", file=sys.stderr)
+    return code
 
 
 _OPTION_NAMES = [
     "source", "symbols", "symbol", "start", "end", "period", "timeframe", "tz", "session_open", "session_close",
     "out", "max_records", "max_bytes", "bootstrap_servers", "topic_prefix", "partitions", "replication_factor",
     "speed", "group_id", "interval", "idle_commit", "max_file_age", "exit_when_idle", "app_id", "loglevel",
-    "datadir", "other_timeframes", "session_hours",
+    "datadir", "time_unit", "delimiter", "other_timeframes", "session_hours",
 ]
 
 if __name__ == "__main__":

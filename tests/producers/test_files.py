@@ -26,9 +26,9 @@ def per_symbol_files(directory: Path, fmt: str, reverse: bool) -> None:
             part.to_parquet(directory / f"{symbol}.parquet", index=False)
 
 
-def bars(source: object) -> list[tuple]:
+def bars(source: object, dead: object = None) -> list[tuple]:
     return [(b.symbol, b.close_time, b.open, b.high, b.low, b.close, b.volume, b.split_ratio)
-            for b in bars_of([source], lambda d: None)]  # type: ignore[list-item]
+            for b in bars_of([source], dead or (lambda d: None))]  # type: ignore[list-item]
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
@@ -61,3 +61,41 @@ def test_a_parquet_file_sorted_within_each_batch_but_not_across_them_is_loaded_w
     assert source._sorted_single_symbol_time_column(tmp_path / "IBM.parquet") is None
     got = bars(source)
     assert [g[1] for g in got] == sorted(g[1] for g in got) and len(got) == len(ibm)
+
+
+def test_a_streamed_file_and_the_same_rows_loaded_whole_give_the_same_bars_and_dead_letters(tmp_path: Path) -> None:
+    """Faults on both sides of chunk boundaries: the streamed (sorted) file and its reversed copy, which is
+    loaded whole, reject the same rows for the same reasons (the reasons name the file's own line numbers)."""
+    per_symbol_files(tmp_path, "csv", reverse=False)
+    lines = (tmp_path / "IBM.csv").read_text().splitlines()
+    for n in (3, 255, 256, 257, 700, 1500):
+        cells = lines[n].split(",")
+        cells[1 + n % 5] = ["abc", "", "n/a", "-1", "1e999"][n % 5]
+        lines[n] = ",".join(cells)
+    header, rows = lines[0], lines[1:]
+    (tmp_path / "IBM.csv").write_text("\n".join(lines) + "\n")
+    reverse = tmp_path / "rev"
+    reverse.mkdir()
+    (reverse / "IBM.csv").write_text("\n".join([header, *rows[::-1]]) + "\n")
+    streamed = FileSource(tmp_path / "IBM.csv", "csv", SourceOptions())
+    assert streamed._sorted_single_symbol_time_column(tmp_path / "IBM.csv") is not None
+    assert FileSource(reverse / "IBM.csv", "csv", SourceOptions())._sorted_single_symbol_time_column(
+        reverse / "IBM.csv") is None
+    dead: dict[str, list] = {"streamed": [], "whole": []}
+    got = bars(FileSource(tmp_path / "IBM.csv", "csv", SourceOptions()), dead["streamed"].append)
+    want = bars(FileSource(reverse / "IBM.csv", "csv", SourceOptions()), dead["whole"].append)
+    assert got == want and len(got) == len(rows) - 6
+
+    def reasons(letters: list, path: Path) -> list[str]:
+        return sorted(d.reason.split(": ", 1)[1] for d in letters if d.reason.startswith(str(path)))
+
+    assert reasons(dead["streamed"], tmp_path / "IBM.csv") == reasons(dead["whole"], reverse / "IBM.csv")
+    assert len(dead["streamed"]) == 6
+
+
+def test_a_tick_volume_column_stands_in_for_volume(tmp_path: Path) -> None:
+    stocks = pd.read_csv(package_file("bokeh_sampledata", "_data", "stocks.csv.gz"))
+    part = stocks[stocks["Ticker"] == "IBM"].drop(columns=["Ticker", "Adj Close"]).rename(columns={"Volume": "TickVol"})
+    part.to_csv(tmp_path / "IBM.tsv", sep="\t", index=False)
+    got = list(bars_of([FileSource(tmp_path / "IBM.tsv", "csv", SourceOptions())], lambda d: None))
+    assert len(got) == len(part) and {b.volume_kind for b in got} == {"tick"}

@@ -192,7 +192,7 @@ def test_a_suffix_overrides_detection_and_a_missing_timeframe_is_one_clear_error
                         "1h,15m", "--out", str(tmp_path / "missing"))
     assert code == 1
     assert err.startswith("vpa-stream: error: no source supplies 15m bars; found: csv:EURUSD_1d.csv EURUSD 1d")
-    assert not (tmp_path / "missing").exists()  # nothing written
+    assert not list((tmp_path / "missing").glob("*"))  # nothing written
     code, _, err = _run(capsys, "--source", f"csv:{hourly}", "--out", str(tmp_path / "hourly-only"))
     assert code == 1 and "no source supplies 1d bars" in err
 

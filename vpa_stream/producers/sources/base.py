@@ -60,7 +60,9 @@ class Session:
 class RawSeries:
     """One symbol and timeframe as read: a DatetimeIndex of row labels and open/high/low/close/volume columns.
 
-    Optional columns: ``adj_close`` (split detection), ``split`` (the split ratio effective at that row).
+    Optional columns: ``adj_close`` (split detection), ``split`` (the split ratio effective at that row), and
+    from file readers ``_row`` (the row's line or row number in ``origin``), ``_fault`` (why the row cannot be a
+    bar, found while reading it) and ``_payload`` (the row as written, for its dead letter).
     ``timeframe_origin`` says how the timeframe was found (a key of ``producers.sources.timeframes.ORIGINS``).
     """
 
@@ -68,6 +70,8 @@ class RawSeries:
     timeframe: str
     frame: pd.DataFrame
     volume_kind: str = "shares"
+    file: str = ""  # the file the rows came from, named in dead letters
+    row_word: str = "row"  # "line" for text files (a line number), "row" for Parquet
     timeframe_origin: str = "given"
 
 
@@ -94,6 +98,9 @@ class SourceOptions:
     end: str | None = None
     session: Session = field(default_factory=Session)
     symbol: str | None = None  # the symbol of single-symbol files
+    time_unit: str | None = None  # epoch unit of numeric time columns (s, ms, us, ns); None: by magnitude
+    delimiter: str | None = None  # of text files; None: detected
+    back_adjusted: bool = False  # back-adjusted prices are accepted (the engine's back_adjusted, DOMAIN §1)
 
 
 class Source(ABC):
@@ -137,7 +144,8 @@ class Source(ABC):
 
 def series_items(raw: RawSeries, options: SourceOptions, source_name: str) -> Iterator[Item]:
     """Validated bars (or dead letters) of one raw series, sorted by close time."""
-    reader = SeriesReader(raw.symbol, raw.timeframe, raw.volume_kind, options, source_name)
+    reader = SeriesReader(raw.symbol, raw.timeframe, raw.volume_kind, options, source_name,
+                          file=raw.file, row_word=raw.row_word)
     yield from reader.items(raw.frame, sort=True)
 
 
@@ -149,7 +157,9 @@ class SeriesReader:
     """
 
     def __init__(self, symbol: str, timeframe: str, volume_kind: str, options: SourceOptions,
-                 source_name: str) -> None:
+                 source_name: str, file: str = "", row_word: str = "row") -> None:
+        self.file = file
+        self.row_word = row_word
         self.symbol = symbol
         self.raw_timeframe = timeframe
         self.volume_kind = volume_kind
@@ -178,33 +188,57 @@ class SeriesReader:
         splits, self.prev_factor = _split_ratios(frame, self.prev_factor)
         cols = [frame[c].to_numpy(dtype="float64", na_value=np.nan) for c in ("open", "high", "low", "close", "volume")]
         labels = frame.index
+        faults = frame["_fault"].to_numpy() if "_fault" in frame.columns else None
+        rows = frame["_row"].to_numpy() if "_row" in frame.columns else None
         start_ms, end_ms = self.start_ms, self.end_ms
         for i, (o, h, lo, c, v) in enumerate(zip(*cols, strict=True)):
             ct = int(close_ms[i])
+            if faults is not None and isinstance(faults[i], str):  # found while reading: the cell or the row is bad
+                yield self._dead(frame, i, str(faults[i]), rows, ct if ct >= 0 else None)
+                continue
+            if ct < 0:  # before the bounds: a row whose time is unknown may be inside them
+                yield self._dead(frame, i, f"unparseable or non-existent time {labels[i]!s}", rows, None)
+                continue
             if start_ms is not None and ct < start_ms:
                 continue
             if end_ms is not None and ct > end_ms:
                 self.done = True
                 return
-            if ct < 0:
-                yield DeadLetter("producer", f"unparseable or non-existent time {labels[i]!s}",
-                                 _row_payload(frame, i), self.symbol, timeframe)
-                continue
             bar = Bar(self.symbol, timeframe, int(open_ms[i]), ct, float(o), float(h), float(lo), float(c),
                       float(v), self.volume_kind, float(splits[i]), self.source_name)
             reason = check_bar(bar)
             if reason is None and self.prev_close is not None and ct <= self.prev_close:
                 reason = f"duplicate close time {labels[i]!s}"
             if reason is not None:
-                yield DeadLetter("producer", reason, _row_payload(frame, i), self.symbol, timeframe, ct)
+                yield self._dead(frame, i, reason, rows, ct)
                 continue
             self.prev_close = ct
             yield bar
 
+    def _dead(self, frame: pd.DataFrame, i: int, reason: str, rows: np.ndarray | None,
+              close_time: int | None) -> DeadLetter:
+        """A dead letter for row ``i``, its reason led by the file and row it came from."""
+        if rows is not None and self.file:
+            reason = f"{self.file} {self.row_word} {int(rows[i])}: {reason}"
+        payload = frame["_payload"].iat[i] if "_payload" in frame.columns else None
+        if not isinstance(payload, str):
+            payload = _row_payload(frame, i)
+        return DeadLetter("producer", reason, payload, self.symbol, self.timeframe_label, close_time)
+
+    @property
+    def timeframe_label(self) -> str:
+        try:
+            return normalise_timeframe(self.raw_timeframe)
+        except UnknownTimeframeError:
+            return self.raw_timeframe
+
 
 def _row_payload(frame: pd.DataFrame, i: int) -> str:
     row = {"time": str(frame.index[i])}
-    row.update({k: (None if pd.isna(v) else v) for k, v in frame.iloc[i].to_dict().items()})
+    row.update({str(k): (None if pd.isna(v) else v) for k, v in frame.iloc[i].to_dict().items()
+                if not str(k).startswith("_")})
+    if "_row" in frame.columns:
+        row["row"] = int(frame["_row"].iat[i])
     return payload_text(row)
 
 
