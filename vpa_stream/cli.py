@@ -14,8 +14,9 @@ from vpa_stream import __version__
 from vpa_stream.memory import relax_gc
 from vpa_stream.producers.sources.base import SESSION_HOURS, Session, Source, SourceError, SourceOptions
 from vpa_stream.producers.sources.specs import SourceSpecError, Timeframes, build_sources
-from vpa_stream.schemas.topics import DEFAULT_BOOTSTRAP, KafkaSetupError
+from vpa_stream.schemas.topics import BROKER_TIMEOUT_S, DEFAULT_BOOTSTRAP, KafkaSetupError
 from vpa_stream.settings import SettingsError, engine_config, load_file, option_defaults
+from vpa_stream.sinks.jsonl import OutputWriteError
 from vpa_stream.sinks.worker import SinkProcessError
 from vpa_stream.usage import UsageError, check_args
 
@@ -182,6 +183,8 @@ def _add_kafka_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--bootstrap-servers", default=DEFAULT_BOOTSTRAP,
                    help="Kafka bootstrap servers host:port[,host:port] (default: %(default)s)")
     g.add_argument("--topic-prefix", default="vpa.", help="prefix of every topic name (default: %(default)s)")
+    g.add_argument("--broker-timeout", type=float, default=BROKER_TIMEOUT_S,
+                   help="seconds to ride out an unreachable broker before stopping with exit 1 (default: %(default)s)")
 
 
 def cmd_topics_create(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
@@ -197,13 +200,16 @@ def cmd_topics_create(args: argparse.Namespace, file_data: dict[str, Any]) -> in
 def cmd_replay(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
     from vpa_stream.pipeline import timeframe_lines
     from vpa_stream.producers.kafka_replay import BarPublisher, make_producer, replay_to_kafka
-    from vpa_stream.schemas.topics import Topics
+    from vpa_stream.schemas.topics import Topics, quiet_client_logs
 
+    quiet_client_logs(args.verbose)
     sources = make_sources(args)
     speed = float(args.speed)
     if speed < 0:
         raise UsageError("--speed must be 0 or positive")
-    publisher = BarPublisher(make_producer(args.bootstrap_servers), Topics(args.topic_prefix))
+    wait = float(args.broker_timeout)
+    publisher = BarPublisher(make_producer(args.bootstrap_servers, wait), Topics(args.topic_prefix),
+                             broker_timeout_s=wait)
     bar = _progress(args, "replay")
     try:
         summary = replay_to_kafka(sources, publisher, speed, progress=bar.update if bar is not None else None,
@@ -222,28 +228,33 @@ def cmd_replay(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
 
 def cmd_process(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
     from vpa_stream.processors.faust_app import build_app, run_worker
-    from vpa_stream.schemas.topics import Topics, create_topics
+    from vpa_stream.schemas.topics import Topics, create_topics, quiet_client_logs
 
+    quiet_client_logs(args.verbose)
     topics = Topics(args.topic_prefix)
-    create_topics(args.bootstrap_servers, topics, int(args.partitions))  # Faust needs its source topic to exist
+    wait = float(args.broker_timeout)
+    create_topics(args.bootstrap_servers, topics, int(args.partitions), wait_s=wait)  # Faust needs its source topic
     primary = (run_timeframes(args).primary,) if args.timeframe else None
     app = build_app(args.bootstrap_servers, topics, engine_config(file_data), int(args.partitions), args.app_id,
-                    datadir=Path(args.datadir) if args.datadir else None, primary_timeframes=primary)
+                    datadir=Path(args.datadir) if args.datadir else None, broker_timeout_s=wait,
+                    primary_timeframes=primary)
     run_worker(app, str(args.loglevel).upper())
     return 0
 
 
 def cmd_sink(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
-    from vpa_stream.schemas.topics import Topics, create_topics
+    from vpa_stream.schemas.topics import Topics, create_topics, quiet_client_logs
     from vpa_stream.sinks.dataset import SinkOptions
     from vpa_stream.sinks.kafka_sink import KafkaDatasetSink
 
+    quiet_client_logs(args.verbose)
     topics = Topics(args.topic_prefix)
-    create_topics(args.bootstrap_servers, topics)
+    wait = float(args.broker_timeout)
+    create_topics(args.bootstrap_servers, topics, wait_s=wait)
     sink = KafkaDatasetSink(args.bootstrap_servers, topics, Path(args.out),
                             SinkOptions(int(args.max_records), int(args.max_bytes), bool(args.gzip)),
                             group_id=args.group_id, idle_commit_s=float(args.idle_commit),
-                            max_file_age_s=float(args.max_file_age))
+                            max_file_age_s=float(args.max_file_age), broker_timeout_s=wait)
     stop = _stop_flag()
     summary = sink.run(exit_when_idle_s=args.exit_when_idle, stop=stop)
     print(f"vpa-stream sink -> {args.out}")
@@ -355,7 +366,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args, file_data))
     except (UsageError, SettingsError) as exc:
         return _fail(exc, EXIT_USAGE, verbose, expected=True)
-    except (SourceError, KafkaSetupError, SinkProcessError) as exc:
+    except (SourceError, KafkaSetupError, SinkProcessError, OutputWriteError) as exc:
         return _fail(exc, EXIT_FAILURE, verbose, expected=True)
     except KeyboardInterrupt:
         print("vpa-stream: interrupted", file=sys.stderr)
@@ -380,7 +391,7 @@ _OPTION_NAMES = [
     "source", "symbols", "symbol", "start", "end", "period", "timeframe", "tz", "session_open", "session_close",
     "out", "max_records", "max_bytes", "bootstrap_servers", "topic_prefix", "partitions", "replication_factor",
     "speed", "group_id", "interval", "idle_commit", "max_file_age", "exit_when_idle", "app_id", "loglevel",
-    "datadir", "time_unit", "delimiter", "other_timeframes", "session_hours",
+    "datadir", "time_unit", "delimiter", "broker_timeout", "other_timeframes", "session_hours",
 ]
 
 if __name__ == "__main__":

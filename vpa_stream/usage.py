@@ -37,6 +37,7 @@ NUMBERS: dict[str, tuple[str, float, bool]] = {
     "idle_commit": ("--idle-commit", 0, False),
     "max_file_age": ("--max-file-age", 0, False),
     "exit_when_idle": ("--exit-when-idle", 0, True),
+    "broker_timeout": ("--broker-timeout", 0, False),
     "embargo_bars": ("--embargo-bars", 0, True),
 }
 DATES = {"start": "--start", "end": "--end", "val_from": "--val-from", "test_from": "--test-from"}
