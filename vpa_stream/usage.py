@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 
+from vpa_stream.producers.sources.specs import SourceSpecError, split_spec
 from vpa_stream.producers.sources.textfile import check_delimiter
 from vpa_stream.producers.sources.times import check_time_unit
 
@@ -77,10 +78,13 @@ def check_args(args: argparse.Namespace) -> None:
         if getattr(args, name, None) and _writes(args, name):
             check_writable(Path(getattr(args, name)), flag)
     source = getattr(args, "source", None)
-    if isinstance(source, str) and ":" in source:
-        kind, _, path = source.partition(":")
+    for spec in [source] if isinstance(source, str) else source or []:
+        try:
+            kind, path, _ = split_spec(str(spec))
+        except SourceSpecError as exc:
+            raise UsageError(str(exc)) from None
         if kind in ("csv", "parquet") and path and not Path(path).exists():
-            raise UsageError(f"--source {source}: no such file or directory")
+            raise UsageError(f"--source {spec}: no such file or directory")
 
 
 def _writes(args: argparse.Namespace, name: str) -> bool:

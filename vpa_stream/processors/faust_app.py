@@ -48,7 +48,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -205,8 +205,11 @@ def fail_stop(exc: BaseException, why: str = "processor batch failed") -> NoRetu
 def build_app(bootstrap: str, topics: Topics, cfg: VPAConfig | None = None, partitions: int = 6,
               app_id: str | None = None, commit_interval_s: float = 0.5, datadir: Path | None = None,
               batch_max_bars: int = BATCH_MAX_BARS, batch_within_s: float = BATCH_WITHIN_S,
-              broker_timeout_s: float = BROKER_TIMEOUT_S) -> Any:
-    """A Faust app with one agent; run it with ``run_worker`` (or ``faust.Worker(app)``)."""
+              broker_timeout_s: float = BROKER_TIMEOUT_S, primary_timeframes: Iterable[str] | None = None) -> Any:
+    """A Faust app with one agent; run it with ``run_worker`` (or ``faust.Worker(app)``).
+
+    ``primary_timeframes``: the timeframes that make examples, the others being context (None: every one).
+    """
     import faust
     from faust.types import TP
 
@@ -239,7 +242,7 @@ def build_app(bootstrap: str, topics: Topics, cfg: VPAConfig | None = None, part
                       store=RING_STORE)
     store: Any = table.data  # faust_rebalance's ring store
     writes = ChangelogWrites(store)
-    processor = StreamProcessor(writes, cfg, codec)
+    processor = StreamProcessor(writes, cfg, codec, primary_timeframes)
     producer = BatchProducer(app, broker_timeout_s)
     app.vpa_processor = processor  # type: ignore[attr-defined]
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterable, Iterator, MutableMapping
 from typing import Any
 
 from vpa_stream.processors.config import VPAConfig
@@ -148,13 +148,17 @@ class BarRing:
 
 
 class StreamProcessor:
-    """Bar payloads in, ``Encoded`` examples and ``DeadLetter``s out, with the state in ``table``."""
+    """Bar payloads in, ``Encoded`` examples and ``DeadLetter``s out, with the state in ``table``.
 
-    def __init__(self, table: Table, cfg: VPAConfig | None = None, codec: Codec | None = None) -> None:
+    ``primary_timeframes`` as in ``Engine``: the timeframes that make examples (None: every one).
+    """
+
+    def __init__(self, table: Table, cfg: VPAConfig | None = None, codec: Codec | None = None,
+                 primary_timeframes: Iterable[str] | None = None) -> None:
         self.cfg = cfg or VPAConfig()
         self.codec = codec or default_codec()
         self.ring = BarRing(table, self.cfg, self.codec)
-        self.stage = ExampleStage(self.cfg, self.codec)
+        self.stage = ExampleStage(self.cfg, self.codec, primary_timeframes)
         self.loaded: set[str] = set()
         self.redelivered = 0  # bars skipped because their example was already produced
 

@@ -120,7 +120,10 @@ def replay_to_kafka(
     progress: Callable[[int], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
     monotonic: Callable[[], float] = time.monotonic,
+    require: Iterable[str] = (),
 ) -> ReplaySummary:
+    """Send every bar of ``sources`` in replay order; ``require``: timeframes a source must supply (the run's
+    primary and the context it asked for), checked before the first bar is sent."""
     if speed < 0:
         raise ValueError("speed must be 0 (as fast as possible) or positive")
     summary = ReplaySummary()
@@ -132,7 +135,7 @@ def replay_to_kafka(
 
     wall0: float | None = None
     event0 = 0
-    for bar in bars_of(sources, dead):
+    for bar in bars_of(sources, dead, require):
         if speed > 0:
             if wall0 is None:
                 wall0, event0 = monotonic(), bar.close_time
