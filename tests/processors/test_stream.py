@@ -46,11 +46,11 @@ class CountingEngine:
         self.engine = proc.stage.engine
         proc.stage.engine = self  # type: ignore[assignment]
 
-    def update(self, bar):  # noqa: ANN001, ANN201
+    def update(self, bar):
         self.calls += 1
         return self.engine.update(bar)
 
-    def __getattr__(self, name: str):  # noqa: ANN204
+    def __getattr__(self, name: str):
         return getattr(self.engine, name)
 
 
