@@ -81,8 +81,14 @@ LESSONS = [
            lambda: then(ACCUMULATION, SPRING, RALLY, LOW_VOLUME_TEST, SIGN_OF_STRENGTH), ("BUY", "STRONG", "CONFIRMED"),
            {("SPRING", 3): "CONFIRMED", ("TEST", 1): "CONFIRMED"}),
     Lesson("the_same_sequence_is_buy_moderate_when_resistance_is_within_one_atr",
+           lambda: then(resistance_at(106.5), SPRING, RALLY, LOW_VOLUME_TEST, SIGN_OF_STRENGTH),
+           ("BUY", "MODERATE", "CONFIRMED")),  # 0.85 ATR of room, 1.59 ATR of risk to the spring low
+    Lesson("the_same_sequence_is_buy_moderate_when_the_stop_is_further_away_than_the_room",
+           lambda: then(resistance_at(108.0), SPRING, RALLY, LOW_VOLUME_TEST, SIGN_OF_STRENGTH),
+           ("BUY", "MODERATE", "CONFIRMED")),  # 1.24 ATR of room: enough room, but less than the risk
+    Lesson("the_same_sequence_is_buy_weak_when_the_stop_is_over_twice_the_room",
            lambda: then(resistance_at(106.0), SPRING, RALLY, LOW_VOLUME_TEST, SIGN_OF_STRENGTH),
-           ("BUY", "MODERATE", "CONFIRMED")),
+           ("BUY", "WEAK", "CONFIRMED")),  # 0.73 ATR of room against 1.59 ATR of risk
     Lesson("the_same_sequence_is_buy_weak_when_resistance_is_within_half_an_atr",
            lambda: then(resistance_at(105.0), SPRING, RALLY, LOW_VOLUME_TEST, SIGN_OF_STRENGTH),
            ("BUY", "WEAK", "CONFIRMED")),
@@ -213,8 +219,8 @@ def test_evidence_says_which_bar_confirmed_or_voided_it_and_how() -> None:
 
 def test_room_is_measured_to_a_proven_level_of_two_touches() -> None:
     """One swing high just above is a swing point, not a proven level: it does not limit the strength."""
-    one_touch = run(then(with_peak(ACCUMULATION, 20, 106.0), SPRING, RALLY, LOW_VOLUME_TEST, SIGN_OF_STRENGTH))
-    two_touches = run(then(resistance_at(106.0), SPRING, RALLY, LOW_VOLUME_TEST, SIGN_OF_STRENGTH))
+    one_touch = run(then(with_peak(ACCUMULATION, 20, 106.5), SPRING, RALLY, LOW_VOLUME_TEST, SIGN_OF_STRENGTH))
+    two_touches = run(then(resistance_at(106.5), SPRING, RALLY, LOW_VOLUME_TEST, SIGN_OF_STRENGTH))
     assert one_touch["input"]["support_resistance"]["nearby_resistance"][0]["touches"] == 1
     assert two_touches["input"]["support_resistance"]["nearby_resistance"][0]["touches"] == 2
     assert signal(one_touch) == ("BUY", "STRONG", "CONFIRMED")

@@ -11,7 +11,7 @@ from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 from tests.realdata import symbol_bars
 from vpa_stream.processors.engine import Engine
-from vpa_stream.schemas.codec import SCHEMA_DIR, Codec, DecodeError
+from vpa_stream.schemas.codec import SCHEMA_DIR, Codec, DecodeError, EncodeError
 
 
 @pytest.fixture(scope="module")
@@ -163,3 +163,14 @@ def test_every_key_the_engine_emits_is_a_schema_field() -> None:
         normalised = re.sub(r"^\.input\.multi_timeframe_context\.[^.]+", ".input.multi_timeframe_context{}", path)
         assert normalised in declared, path
         assert keys <= set(declared[normalised]), (path, keys - set(declared[normalised]))
+
+
+def test_the_codec_refuses_a_key_the_schema_lacks_instead_of_dropping_it(example_record: dict) -> None:
+    codec = Codec()
+    extra = copy.deepcopy(example_record) | {"surprise": 1}
+    with pytest.raises(EncodeError, match="surprise"):
+        codec.encode("example", extra)
+    nested = copy.deepcopy(example_record)
+    nested["output"]["confidence"] = 0.9
+    with pytest.raises(EncodeError, match="confidence"):
+        codec.encode("example", nested)

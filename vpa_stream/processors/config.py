@@ -138,6 +138,8 @@ class VPAConfig:
     strong_room_atr: float = 1.0  # ... and this much room to the nearest opposing level
     moderate_room_atr: float = 0.5
     room_min_touches: int = 2  # room is measured to the nearest proven level: one with at least this many touches
+    strong_max_risk_room: float = 1.0  # STRONG: the risk to the invalidation level at most this many times the room
+    moderate_max_risk_room: float = 2.0  # MODERATE: ... at most this many times (else WEAK)
     conflict_ratio: float = 0.5  # a HOLD is CONFLICT when the weaker side is at least this share of the stronger ...
     conflict_min_score: float = 1.0  # ... and the stronger side weighs at least this much
 

@@ -28,6 +28,10 @@ class DecodeError(ValueError):
     """Bytes that are not a single-object-encoded record of any known schema."""
 
 
+class EncodeError(ValueError):
+    """A record that does not fit its schema (a key the schema lacks, a missing field without default)."""
+
+
 @dataclass(frozen=True)
 class KnownSchema:
     name: str  # bar | example | dead_letter
@@ -61,7 +65,10 @@ class Codec:
         buf = io.BytesIO()
         buf.write(MARKER)
         buf.write(schema.fingerprint)
-        schemaless_writer(buf, schema.parsed, record)
+        try:  # strict: a key the schema lacks is an error, never silently dropped from every dataset
+            schemaless_writer(buf, schema.parsed, record, strict=True, strict_allow_default=True)
+        except ValueError as exc:
+            raise EncodeError(f"{name} record does not match schema v{schema.version}: {exc}") from exc
         return buf.getvalue()
 
     def decode(self, payload: bytes, expect: str | None = None) -> tuple[str, dict[str, Any]]:

@@ -23,7 +23,7 @@ def call_rows(f: Facts, inp: dict[str, Any], cfg: VPAConfig) -> None:
     if f.side:
         _trade_rows(f, inp, cfg)
     else:
-        _hold_rows(f, inp)
+        _hold_rows(f, inp, cfg)
 
 
 def _trade_rows(f: Facts, inp: dict[str, Any], cfg: VPAConfig) -> None:
@@ -48,9 +48,11 @@ def _trade_rows(f: Facts, inp: dict[str, Any], cfg: VPAConfig) -> None:
     agrees = not opposes and (primary == with_trend or (htf is not None and htf[1] == with_trend))
     limits = []
     if not heavy_now:
-        limits.append("CONFIRMED_EARLIER" if heavy else "NO_HEAVY_BULLISH" if want > 0 else "NO_HEAVY_BEARISH")
+        limits.append(_no_heavy_now(own, heavy, want, f.timeframe, cfg))
     if room is not None and room < cfg.strong_room_atr:
         limits.append("LITTLE_ROOM")
+    if f.strength != "STRONG" and room is not None and stop is not None and risk > cfg.strong_max_risk_room * room:
+        limits.append("RISK_OVER_ROOM")
     if not agrees and not opposes:
         limits.append("TREND_AGAINST" if primary == against_trend else "NO_TREND_SUPPORT")
     if limits:
@@ -66,7 +68,7 @@ def _trade_rows(f: Facts, inp: dict[str, Any], cfg: VPAConfig) -> None:
         f.add("htf_limit", chart=htf[0], trend_word=htf[1])
     elif htf is not None:
         f.add("htf_ok", chart=htf[0], trend_word=htf[1])
-    if heavy_now and not opposes and (room is None or room >= cfg.strong_room_atr):
+    if f.strength == "STRONG":
         for i in heavy_now:
             f.add("strong", pattern=i.pattern)
     if not confirmed:
@@ -87,7 +89,19 @@ def _trade_rows(f: Facts, inp: dict[str, Any], cfg: VPAConfig) -> None:
         f.add(kind if stop.bars_ago >= 2 else kind + "_recent", **row)
 
 
-def _hold_rows(f: Facts, inp: dict[str, Any]) -> None:
+def _no_heavy_now(own: list[Item], heavy: list[Item], want: int, timeframe: str, cfg: VPAConfig) -> str:
+    """Why no heavy pattern of the call's side was confirmed by this bar within the last bars: the limit to name."""
+    if heavy:
+        return "CONFIRMED_EARLIER"
+    weighty = [i for i in own if i.weight >= cfg.strong_min_weight and i.timeframe == timeframe and i.live]
+    if any(i.state == "CONFIRMED" for i in weighty):
+        return "HEAVY_TOO_OLD"  # confirmed, but more than strong_max_bars_ago bars back
+    if weighty:
+        return "HEAVY_UNCONFIRMED"
+    return "NO_HEAVY_BULLISH" if want > 0 else "NO_HEAVY_BEARISH"
+
+
+def _hold_rows(f: Facts, inp: dict[str, Any], cfg: VPAConfig) -> None:
     if f.reason != "LEAN":
         f.add("hold", reason=f.reason)
     if f.reason in ("NO_EDGE", "CONFLICT"):
@@ -99,7 +113,8 @@ def _hold_rows(f: Facts, inp: dict[str, Any]) -> None:
                 f.add("void_case_bull" if side > 0 else "void_case_bear", price=fmt_price(top.level, f.decimals),
                       side=SIDE_OF[side])
         score_side = 1 if f.bull > f.bear else -1
-        for i in sorted(_vetoes(f, -score_side), key=lambda i: (-i.weight, i.bars_ago)):
+        reached = abs(round(f.bull - f.bear, 2)) >= cfg.buy_threshold  # else the sides cancel: no signal was blocked
+        for i in sorted(_vetoes(f, -score_side) if reached else [], key=lambda i: (-i.weight, i.bars_ago)):
             f.add("veto", bare=i.pattern, ago=i.bars_ago, signal="BUY" if score_side > 0 else "SELL")
     elif f.reason == "LEAN" and f.lean:
         f.add("lean", side=SIDE_OF[f.lean], signal="BUY" if f.lean > 0 else "SELL")

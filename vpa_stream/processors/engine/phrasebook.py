@@ -17,7 +17,7 @@ def _join(*parts: tuple[str, ...]) -> tuple[str, ...]:
 
 
 _NOW = ("This {noun} itself is {patterns}", "The bar that just closed is {patterns}", "This bar prints {patterns}",
-        "On this {noun} the rules find {patterns}", "What this {noun} shows is {patterns}")
+        "On this {noun} the chart prints {patterns}", "What this {noun} shows is {patterns}")
 
 _SUPPORT = ("The nearest support is {price#price_s} ({touches#touches_s}), {ratio#ratio_s} ATR below",
             "Support waits at {price#price_s} ({touches#touches_s}), {ratio#ratio_s} ATR below",
@@ -128,17 +128,17 @@ PHRASES: dict[str, tuple[str, ...]] = {
         "Why {pattern} matters: {gloss}.",
     ),
     "htf_evidence": _join(
-        ("On {chart} the last closed bar showed {pattern}, counted at half weight, and it {state}",
-         "The last bar of {chart} was {pattern}; at half weight it {state}",
-         "From {chart} comes {pattern}, weighed at half its weight, which {state}"),
+        ("On {chart} the last closed bar showed {pattern}, which counts as background, and it {state}",
+         "The last bar of {chart} was {pattern}; as background it {state}",
+         "From {chart} comes {pattern}, a lighter piece of background, which {state}"),
         (": {side} evidence {relation} {signal}.", "; it counts {relation} {signal}."),
     ),
     "htf_evidence_hold": (
-        "On {chart} the last closed bar showed {pattern}, counted at half weight, and it {state}.",
-        "The last bar of {chart} was {pattern}; at half weight it {state}.",
-        "From {chart} comes {pattern}, weighed at half its weight, which {state}.",
-        "{Chart} adds {pattern} at half weight, and it {state}.",
-        "At half weight, {chart} contributes {pattern}, which {state}.",
+        "On {chart} the last closed bar showed {pattern}, which counts as background, and it {state}.",
+        "The last bar of {chart} was {pattern}; as background it {state}.",
+        "From {chart} comes {pattern}, a lighter piece of background, which {state}.",
+        "{Chart} adds {pattern} as background, and it {state}.",
+        "As background, {chart} contributes {pattern}, which {state}.",
     ),
     "balance": (
         "Taken together, the {side} evidence {weigh} the {side#side_b} evidence.",
@@ -162,9 +162,9 @@ PHRASES: dict[str, tuple[str, ...]] = {
     "evidence_now_hold": _join(_NOW, (", a {side} sign.", ": {side} evidence.")),
     "bar_effort": _join(
         ("This {noun} was {direction} on {volume} ({ratio#ratio_v} times the twenty-bar average)",
-         "It was {direction} on {volume} at {ratio#ratio_v} times the twenty-bar average",
+         "The {noun} was {direction} on {volume} at {ratio#ratio_v} times the twenty-bar average",
          "The {noun} ended as {direction} on {volume}, {ratio#ratio_v} times the recent average",
-         "It traded {volume} ({ratio#ratio_v} times average) as {direction}",
+         "The {noun} traded {volume} ({ratio#ratio_v} times average) as {direction}",
          "{Direction} came on {volume}, {ratio#ratio_v} times the twenty-bar average"),
         (", with {spread} ({ratio#ratio_s} times average), closing {close} ({ratio}).",
          "; the bar had {spread}, {ratio#ratio_s} times average, and closed {close}, at {ratio}.",
@@ -181,7 +181,6 @@ PHRASES: dict[str, tuple[str, ...]] = {
         "That is {reading}.",
         "In VSA terms this is {reading}.",
         "Read as effort against result, it is {reading}.",
-        "Wyckoff would call it {reading}.",
         "Weighing effort against result gives {reading}.",
         "The law of effort and result reads it as {reading}.",
         "Put volume and spread side by side and you get {reading}.",
@@ -377,11 +376,11 @@ PHRASES: dict[str, tuple[str, ...]] = {
         "Against a stronger rating: {limits}.",
     ),
     "strong": (
-        "Everything a strong call needs is here: this bar confirms {pattern}, and there is room ahead.",
-        "It earns a strong rating: this bar confirms {pattern}, with room to run.",
-        "This bar is the confirmation of {pattern}, and the room ahead is clear, so it rates strong.",
-        "Confirmation of {pattern} on this bar and open room make it strong.",
-        "With {pattern} confirmed on this bar and room ahead, it qualifies as strong.",
+        "Everything a strong call needs is here: this bar confirms {pattern}, and the room covers the risk.",
+        "It earns a strong rating: this bar confirms {pattern}, and the stop is no further than the room.",
+        "This bar is the confirmation of {pattern}, and the room is at least the risk, so it rates strong.",
+        "Confirmation of {pattern} on this bar, with room that covers the risk, makes it strong.",
+        "With {pattern} confirmed on this bar and the risk within the room, it qualifies as strong.",
     ),
     "htf_limit": (
         "The trend on {chart} is {trend_word}, against the call, so it cannot be strong.",

@@ -262,11 +262,21 @@ def _strength(want: int, evidence: list[Evidence], htf: HigherContext | None, pr
     with_trend = "UP" if want > 0 else "DOWN"
     opposes = htf is not None and htf.trend == ("DOWN" if want > 0 else "UP")
     agrees = not opposes and (primary_trend == with_trend or (htf is not None and htf.trend == with_trend))
-    if heavy_now and not opposes and (room is None or room >= cfg.strong_room_atr):
+    risk = risk_atr(where, invalidation_of(evidence, want, timeframe))
+    if heavy_now and not opposes and (room is None or (room >= cfg.strong_room_atr
+                                                        and risk <= cfg.strong_max_risk_room * round(room, 2))):
         return "STRONG"
-    if (confirmed or agrees) and (room is None or room >= cfg.moderate_room_atr):
+    if (confirmed or agrees) and (room is None or (room >= cfg.moderate_room_atr
+                                                   and risk <= cfg.moderate_max_risk_room * round(room, 2))):
         return "MODERATE"
     return "WEAK"
+
+
+def risk_atr(where: Location, stop: Evidence | None) -> float:
+    """ATR from the close to the invalidation level, as the record shows it (0 without one)."""
+    if stop is None or where.atr <= 0:
+        return 0.0
+    return round(abs(where.close - stop.level) / where.atr, 2)
 
 
 def _against_range(want: int, range_state: str, own_confirmed: list[Evidence]) -> bool:
