@@ -124,6 +124,8 @@ SYNTHETIC: dict[str, list[Row]] = {
                   {"chart": "15m", "trend_word": "SIDEWAYS", "strength_word": "MODERATE", "volume": "VERY_LOW"}],
     "veto_overruled": [{"bare": "UPTHRUST", "ago": 1, "signal": "BUY"},
                        {"bare": "STOPPING_VOLUME", "ago": 3, "signal": "SELL"}],
+    "veto": [{"bare": "CLIMAX_BOTTOM", "ago": 2, "signal": "SELL"},  # a veto is rare once the score must reach a signal
+             {"bare": "UPTHRUST", "ago": 1, "signal": "BUY"}],
     "range_lifted": [{"range": "DISTRIBUTION", "signal": "BUY", "bare": "SPRING"},
                      {"range": "ACCUMULATION", "signal": "SELL", "bare": "UPTHRUST"}],
 }

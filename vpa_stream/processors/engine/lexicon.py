@@ -193,7 +193,7 @@ WORDS: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "weigh": {"OUTWEIGHS": ("outweighs", "carries more weight than"), "MATCHES": ("roughly matches", "about balances")},
     "reason": {
-        "CONFLICT": ("the two sides cancel", "the evidence is in conflict"),
+        "CONFLICT": ("the two sides conflict", "the evidence is in conflict"),
         "STAND_ASIDE": ("this is a bar to stand aside on", "the bar itself says stand aside"),
         "LEAN": ("the evidence leans but does not reach a signal", "there is a lean but no signal"),
         "NO_EDGE": ("there is no edge", "nothing gives an edge"),
