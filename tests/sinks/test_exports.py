@@ -316,7 +316,7 @@ def test_export_command_writes_the_chosen_formats(dataset: Path, tmp_path: Path,
     args = _parse(["export", "--in", str(dataset), "--format", "openai,alpaca", "--out", str(tmp_path),
                    "--val-from", "2010-01-01", "--test-from", "2011-07-01"])
     assert args.handler(args, {}) == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md", "alpaca", "openai"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md", "alpaca", "examples", "openai", "recipes"]
     assert "vpa-stream export" in capsys.readouterr().out
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import shlex
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,7 +26,7 @@ from vpa_stream.sinks.fit import fit_examples
 from vpa_stream.sinks.formats import FORMATS, SFT_FORMATS
 from vpa_stream.sinks.prompts import View, checkable, render_prompt
 from vpa_stream.sinks.tokens import estimate_tokens, resolve_tokenizer, row_tokens
-from vpa_stream.sinks.validate_export import recipe_paths, validate_export
+from vpa_stream.sinks.validate_export import recipe_paths, trl_command, validate_export
 
 MAX_TOKENS = 768
 OPTIONS = SplitOptions(val_from=datetime(2009, 1, 1, tzinfo=UTC), test_from=datetime(2010, 1, 1, tzinfo=UTC))
@@ -142,8 +141,8 @@ def test_the_shortened_prompt_shows_every_number_its_completion_uses_and_passes_
     assert len(shortened) > len(pairs) / 2
     for row, _ in pairs:
         body = row["completion"].split("\n", 1)[1]
-        shown = set(_NUMBER.findall(row["prompt"]))
-        missing = [n for n in _NUMBER.findall(body) if n not in shown and n.replace(",", "") not in shown]
+        shown = {n.lstrip("-").replace(",", "") for n in _NUMBER.findall(row["prompt"])}  # "a fall of 5.64 ATR"
+        missing = [n for n in _NUMBER.findall(body) if n.lstrip("-").replace(",", "") not in shown]
         assert not missing, (row["id"], missing)
     for row, meta in shortened[::7]:
         record = records[meta["id"]]
@@ -227,8 +226,9 @@ def test_recipes_name_only_keys_the_trainers_read_and_files_that_exist(fitted: P
     assert set(lf) <= LLAMAFACTORY_KEYS and "val_size" not in lf and lf["train_on_prompt"] is False
     info = json.loads((fitted / lf["dataset_dir"] / "dataset_info.json").read_text())
     assert info[lf["dataset"]]["file_name"] == "train.jsonl" and info[lf["eval_dataset"]]["file_name"] == "val.jsonl"
-    words = shlex.split((fitted / "recipes/trl-sft.sh").read_text(), comments=True)
-    flags = dict(zip(words[words.index("sft") + 1::2], words[words.index("sft") + 2::2], strict=True))
+    words = trl_command(fitted / "recipes/trl-sft.sh")
+    assert words[:2] == ["trl", "sft"]
+    flags = dict(zip(words[2::2], words[3::2], strict=True))
     assert {f.removeprefix("--") for f in flags} <= TRL_FLAGS
     assert flags["--completion_only_loss"] == "true" and flags["--dataset_test_split"] == "validation"
     for name, paths in recipe_paths(fitted).items():
@@ -240,7 +240,7 @@ def test_recipes_name_only_keys_the_trainers_read_and_files_that_exist(fitted: P
 
 def test_the_trl_dataset_folder_loads_as_trl_loads_it(fitted: Path) -> None:
     datasets = pytest.importorskip("datasets")
-    words = shlex.split((fitted / "recipes/trl-sft.sh").read_text(), comments=True)
+    words = trl_command(fitted / "recipes/trl-sft.sh")
     folder = words[words.index("--dataset_name") + 1]
     loaded = datasets.load_dataset(str(fitted / folder), cache_dir=str(fitted.parent / "c2"))
     assert {"train", "validation"} <= set(loaded) and set(loaded["train"].column_names) == {"prompt", "completion"}

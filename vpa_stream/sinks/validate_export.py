@@ -147,6 +147,13 @@ def _llamafactory(folder: Path) -> list[str]:
     return problems
 
 
+def trl_command(script: Path) -> list[str]:
+    """The words of the ``trl sft`` command of a recipe script (continuation lines joined)."""
+    text = script.read_text(encoding="utf-8").replace("\\\n", " ")
+    line = next(line for line in text.splitlines() if line.startswith("trl sft"))
+    return shlex.split(line)
+
+
 def recipe_paths(export: Path) -> dict[str, list[str]]:
     """recipe file -> the paths it reads, relative to the export directory (read back from the files)."""
     import yaml
@@ -171,7 +178,7 @@ def recipe_paths(export: Path) -> dict[str, list[str]]:
                                      else f"{info_path}#{name.strip()} (no such entry)")
         out["llamafactory.yaml"] = paths
     if (folder / "trl-sft.sh").exists():
-        words = shlex.split((folder / "trl-sft.sh").read_text(encoding="utf-8"), comments=True)
+        words = trl_command(folder / "trl-sft.sh")
         out["trl-sft.sh"] = [words[words.index("--dataset_name") + 1]] if "--dataset_name" in words else []
     return out
 
