@@ -275,7 +275,7 @@ def handler(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
     from vpa_stream.sinks.tokens import TokenizerError, resolve_tokenizer
 
     try:
-        resolve_tokenizer(args.tokenizer)
+        resolve_tokenizer(getattr(args, "tokenizer", None))
     except TokenizerError as exc:
         raise UsageError(str(exc)) from exc
     try:
@@ -284,7 +284,7 @@ def handler(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
         raise UsageError(str(exc)) from exc
     bars = list(bars_of(make_sources(args), dead))
     report = write_report(examples, bars, Path(args.report_out), int(args.seed), str(args.source), str(in_dir),
-                          (args.evaluate_from, args.evaluate_to), args.tokenizer)
+                          (args.evaluate_from, args.evaluate_to), getattr(args, "tokenizer", None))
     print(f"vpa-stream report -> {Path(args.report_out) / 'index.html'}")
     for line in summary_lines(report):
         print("  " + line)
