@@ -81,18 +81,20 @@ def throughput_bars(series: list[RawSeries]) -> list[Bar]:
     return bars
 
 
-def long_series(series: list[RawSeries], n: int) -> list[Bar]:
-    """``n`` bars of one symbol: the first BLOCK AAPL rows repeated, dates shifted by whole weeks per copy."""
-    aapl = next(raw for raw in series if raw.symbol == "AAPL")
-    block = aapl.frame.sort_index().iloc[:BLOCK]
+def long_series(series: list[RawSeries], n: int, symbol: str = "AAPL", name: str = "LONG",
+                block_rows: int = BLOCK) -> list[Bar]:
+    """``n`` bars of one symbol (``name``): the first ``block_rows`` rows of ``symbol`` repeated, dates shifted by
+    whole weeks per copy."""
+    real = next(raw for raw in series if raw.symbol == symbol)
+    block = real.frame.sort_index().iloc[:block_rows]
     span_weeks = (block.index[-1] - block.index[0]).days // 7 + 2
-    copies = -(-n // BLOCK)
+    copies = -(-n // block_rows)
     parts = []
     for k in range(copies):
         part = block.copy()
         part.index = block.index + pd.Timedelta(weeks=k * span_weeks)
         parts.append(part)
-    bars = _bars(RawSeries("LONG", "1d", pd.concat(parts)), "bench")
+    bars = _bars(RawSeries(name, "1d", pd.concat(parts)), "bench")
     assert len(bars) >= n and all(a.close_time < b.close_time for a, b in pairwise(bars))
     return bars[:n]
 

@@ -12,10 +12,11 @@ from typing import Any
 
 from vpa_stream import __version__
 from vpa_stream.memory import relax_gc
-from vpa_stream.producers.sources.base import Session, Source, SourceError, SourceOptions
-from vpa_stream.schemas.models import UnknownTimeframeError, normalise_timeframe
-from vpa_stream.schemas.topics import DEFAULT_BOOTSTRAP, KafkaSetupError
+from vpa_stream.producers.sources.base import SESSION_HOURS, Session, Source, SourceError, SourceOptions
+from vpa_stream.producers.sources.specs import SourceSpecError, Timeframes, build_sources
+from vpa_stream.schemas.topics import BROKER_TIMEOUT_S, DEFAULT_BOOTSTRAP, KafkaSetupError
 from vpa_stream.settings import SettingsError, engine_config, load_file, option_defaults
+from vpa_stream.sinks.jsonl import OutputWriteError
 from vpa_stream.sinks.worker import SinkProcessError
 from vpa_stream.usage import UsageError, check_args
 
@@ -32,21 +33,46 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see: {self.prog} --help)")
 
 
+class _Given(list[str]):
+    """The values of a repeatable option given on the command line (as opposed to its configured default)."""
+
+
+class _Repeatable(argparse.Action):
+    """A repeatable option whose given values replace its default: argparse's ``append`` would add to it."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        given = getattr(namespace, self.dest, None)
+        if not isinstance(given, _Given):
+            given = _Given()
+        given.append(str(values))
+        setattr(namespace, self.dest, given)
+
+
 def _add_source_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("source")
-    g.add_argument("--source", default="sample",
+    g.add_argument("--source", default="sample", action=_Repeatable,
                    help="sample (bundled AAPL/MSFT/IBM daily), csv:PATH, parquet:PATH (file or directory), "
-                        "or yfinance (default: %(default)s)")
+                        "or yfinance; repeat it for several sources; a #TF suffix names a source's timeframe "
+                        "(csv:aapl_1h.csv#1h), else a file's timeframe column or its stamps do (default: sample)")
     g.add_argument("--symbols", default="", help="comma-separated symbols to keep (yfinance: to download)")
     g.add_argument("--symbol", default=None, help="symbol of single-symbol files without a symbol column")
     g.add_argument("--start", default=None, help="first date or time to keep (inclusive)")
     g.add_argument("--end", default=None, help="last date or time to keep (inclusive)")
     g.add_argument("--period", default=None, help="yfinance period instead of start/end, e.g. 5y")
-    g.add_argument("--timeframe", default="1d", help="bar timeframe of the source (default: %(default)s)")
+    g.add_argument("--timeframe", default="1d",
+                   help="primary timeframe: the one examples are made for (default: %(default)s)")
+    g.add_argument("--other-timeframes", default="",
+                   help="comma-separated context timeframes, e.g. 1h,15m (yfinance downloads each; files keep "
+                        "only these; default: every other timeframe the sources supply)")
     g.add_argument("--tz", default="America/New_York", help="session time zone for date-only or naive rows")
     g.add_argument("--session-open", default="09:30", help="session open, local time (display only)")
     g.add_argument("--session-close", default="16:00",
-                   help="session close, local time: a date-only row closes then (default: %(default)s)")
+                   help="session close, local time: a date-only row closes then, and an intraday bar that "
+                        "straddles it ends then (default: %(default)s)")
+    g.add_argument("--session-hours", default="exchange", choices=SESSION_HOURS,
+                   help="24h: an instrument trading around the clock (FX, crypto), whose intraday bars are never "
+                        "capped at the session close (default: %(default)s)")
     g.add_argument("--time-unit", default=None,
                    help="unit of numeric (epoch) time columns: s, ms, us or ns (default: by magnitude)")
     g.add_argument("--delimiter", default=None,
@@ -110,6 +136,9 @@ def build_parser(defaults: dict[str, Any]) -> argparse.ArgumentParser:
     _add_kafka_options(pr)
     pr.add_argument("--partitions", type=int, default=6, help="partitions of the topics (default: %(default)s)")
     pr.add_argument("--app-id", default=None, help="consumer group / app id (default: PREFIX + processor)")
+    pr.add_argument("--timeframe", default=None,
+                    help="primary timeframe: only its bars make examples, bars of other timeframes are context "
+                         "(default: every timeframe makes examples)")
     pr.add_argument("--loglevel", default="WARNING", help="worker log level (default: %(default)s)")
     pr.add_argument("--datadir", default=None,
                     help="Faust's data directory (default: vpa-stream/APP-ID-data under the system temp directory; the "
@@ -156,6 +185,8 @@ def _add_kafka_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--bootstrap-servers", default=DEFAULT_BOOTSTRAP,
                    help="Kafka bootstrap servers host:port[,host:port] (default: %(default)s)")
     g.add_argument("--topic-prefix", default="vpa.", help="prefix of every topic name (default: %(default)s)")
+    g.add_argument("--broker-timeout", type=float, default=BROKER_TIMEOUT_S,
+                   help="seconds to ride out an unreachable broker before stopping with exit 1 (default: %(default)s)")
 
 
 def cmd_topics_create(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
@@ -169,22 +200,29 @@ def cmd_topics_create(args: argparse.Namespace, file_data: dict[str, Any]) -> in
 
 
 def cmd_replay(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
+    from vpa_stream.pipeline import timeframe_lines
     from vpa_stream.producers.kafka_replay import BarPublisher, make_producer, replay_to_kafka
-    from vpa_stream.schemas.topics import Topics
+    from vpa_stream.schemas.topics import Topics, quiet_client_logs
 
+    quiet_client_logs(args.verbose)
     sources = make_sources(args)
     speed = float(args.speed)
     if speed < 0:
         raise UsageError("--speed must be 0 or positive")
-    publisher = BarPublisher(make_producer(args.bootstrap_servers), Topics(args.topic_prefix))
+    wait = float(args.broker_timeout)
+    publisher = BarPublisher(make_producer(args.bootstrap_servers, wait), Topics(args.topic_prefix),
+                             broker_timeout_s=wait)
     bar = _progress(args, "replay")
     try:
-        summary = replay_to_kafka(sources, publisher, speed, progress=bar.update if bar is not None else None)
+        summary = replay_to_kafka(sources, publisher, speed, progress=bar.update if bar is not None else None,
+                                  require=run_timeframes(args).required)
     finally:
         if bar is not None:
             bar.close()
         publisher.producer.close()  # type: ignore[attr-defined]
     print(f"vpa-stream replay -> {Topics(args.topic_prefix).bars} at {args.bootstrap_servers}")
+    for i, line in enumerate(timeframe_lines(sources, (run_timeframes(args).primary,))):
+        print(f"  {'timeframes' if i == 0 else '':<15}{line}")
     for line in summary.lines():
         print("  " + line)
     return 0
@@ -192,27 +230,33 @@ def cmd_replay(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
 
 def cmd_process(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
     from vpa_stream.processors.faust_app import build_app, run_worker
-    from vpa_stream.schemas.topics import Topics, create_topics
+    from vpa_stream.schemas.topics import Topics, create_topics, quiet_client_logs
 
+    quiet_client_logs(args.verbose)
     topics = Topics(args.topic_prefix)
-    create_topics(args.bootstrap_servers, topics, int(args.partitions))  # Faust needs its source topic to exist
+    wait = float(args.broker_timeout)
+    create_topics(args.bootstrap_servers, topics, int(args.partitions), wait_s=wait)  # Faust needs its source topic
+    primary = (run_timeframes(args).primary,) if args.timeframe else None
     app = build_app(args.bootstrap_servers, topics, engine_config(file_data), int(args.partitions), args.app_id,
-                    datadir=Path(args.datadir) if args.datadir else None)
+                    datadir=Path(args.datadir) if args.datadir else None, broker_timeout_s=wait,
+                    primary_timeframes=primary)
     run_worker(app, str(args.loglevel).upper())
     return 0
 
 
 def cmd_sink(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
-    from vpa_stream.schemas.topics import Topics, create_topics
+    from vpa_stream.schemas.topics import Topics, create_topics, quiet_client_logs
     from vpa_stream.sinks.dataset import SinkOptions
     from vpa_stream.sinks.kafka_sink import KafkaDatasetSink
 
+    quiet_client_logs(args.verbose)
     topics = Topics(args.topic_prefix)
-    create_topics(args.bootstrap_servers, topics)
+    wait = float(args.broker_timeout)
+    create_topics(args.bootstrap_servers, topics, wait_s=wait)
     sink = KafkaDatasetSink(args.bootstrap_servers, topics, Path(args.out),
                             SinkOptions(int(args.max_records), int(args.max_bytes), bool(args.gzip)),
                             group_id=args.group_id, idle_commit_s=float(args.idle_commit),
-                            max_file_age_s=float(args.max_file_age))
+                            max_file_age_s=float(args.max_file_age), broker_timeout_s=wait)
     stop = _stop_flag()
     summary = sink.run(exit_when_idle_s=args.exit_when_idle, stop=stop)
     print(f"vpa-stream sink -> {args.out}")
@@ -235,31 +279,30 @@ def _stop_flag() -> Any:
     return lambda: flag["stop"]
 
 
-def make_sources(args: argparse.Namespace) -> list[Source]:
-    from vpa_stream.producers.sources.files import FileSource
-    from vpa_stream.producers.sources.sample import SampleSource
-    from vpa_stream.producers.sources.yfinance import YFinanceSource
+def source_specs(args: argparse.Namespace) -> list[str]:
+    """The --source values: each one given, else the configured default (a string, or a list in TOML)."""
+    value = args.source
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
 
+
+def run_timeframes(args: argparse.Namespace) -> Timeframes:
+    """--timeframe (the primary) and --other-timeframes (the context asked for)."""
     try:
-        timeframe = normalise_timeframe(args.timeframe)
-    except UnknownTimeframeError as exc:
+        return Timeframes.of(str(args.timeframe), str(getattr(args, "other_timeframes", "") or "").split(","))
+    except SourceSpecError as exc:
         raise UsageError(str(exc)) from exc
+
+
+def make_sources(args: argparse.Namespace) -> list[Source]:
     symbols = tuple(s.strip() for s in str(args.symbols).split(",") if s.strip())
-    options = SourceOptions(timeframe=timeframe, symbols=symbols, start=args.start, end=args.end,
-                            session=Session(args.tz, args.session_open, args.session_close), symbol=args.symbol,
+    session = Session(args.tz, args.session_open, args.session_close, getattr(args, "session_hours", "exchange"))
+    options = SourceOptions(symbols=symbols, start=args.start, end=args.end, session=session, symbol=args.symbol,
                             time_unit=getattr(args, "time_unit", None), delimiter=getattr(args, "delimiter", None),
                             back_adjusted=bool(getattr(args, "back_adjusted", False)))
-    spec = str(args.source)
-    if spec == "sample":
-        if timeframe != "1d":
-            raise UsageError("the sample source is daily: use --timeframe 1d")
-        return [SampleSource(options)]
-    if spec == "yfinance":
-        return [YFinanceSource(options, period=args.period)]
-    kind, _, path = spec.partition(":")
-    if kind in ("csv", "parquet") and path:
-        return [FileSource(path, kind, options)]
-    raise UsageError(f"unknown --source {spec!r}: use sample, csv:PATH, parquet:PATH or yfinance")
+    try:
+        return build_sources(source_specs(args), options, run_timeframes(args), period=args.period)
+    except SourceSpecError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 def cmd_backfill(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
@@ -275,7 +318,7 @@ def cmd_backfill(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
     bar = _progress(args)
     try:
         summary = run_backfill(sources, out, cfg, sink_options, progress=bar.update if bar is not None else None,
-                               parallel=not args.single_process)
+                               parallel=not args.single_process, timeframes=run_timeframes(args))
     finally:
         if bar is not None:
             bar.close()
@@ -325,7 +368,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args, file_data))
     except (UsageError, SettingsError) as exc:
         return _fail(exc, EXIT_USAGE, verbose, expected=True)
-    except (SourceError, KafkaSetupError, SinkProcessError) as exc:
+    except (SourceError, KafkaSetupError, SinkProcessError, OutputWriteError) as exc:
         return _fail(exc, EXIT_FAILURE, verbose, expected=True)
     except KeyboardInterrupt:
         print("vpa-stream: interrupted", file=sys.stderr)
@@ -350,7 +393,7 @@ _OPTION_NAMES = [
     "source", "symbols", "symbol", "start", "end", "period", "timeframe", "tz", "session_open", "session_close",
     "out", "max_records", "max_bytes", "bootstrap_servers", "topic_prefix", "partitions", "replication_factor",
     "speed", "group_id", "interval", "idle_commit", "max_file_age", "exit_when_idle", "app_id", "loglevel",
-    "datadir", "time_unit", "delimiter",
+    "datadir", "time_unit", "delimiter", "broker_timeout", "other_timeframes", "session_hours",
 ]
 
 if __name__ == "__main__":

@@ -305,11 +305,11 @@ def then_live(args: argparse.Namespace, file_data: dict[str, Any], *, clock: Clo
     closed after it, then polling continues. No gap (the fetch starts before the mark), no duplicate (the
     mark, and the sink's high-water mark behind it).
     """
-    from vpa_stream.cli import UsageError
+    from vpa_stream.cli import UsageError, source_specs
     from vpa_stream.schemas.models import normalise_timeframe
     from vpa_stream.settings import engine_config
 
-    if str(args.source) != "yfinance":
+    if source_specs(args) != ["yfinance"]:
         raise UsageError("--then-live polls yfinance: use it with --source yfinance")
     symbols = _symbols(args)
     timeframe = normalise_timeframe(str(args.timeframe))

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 
+from vpa_stream.producers.sources.specs import SourceSpecError, split_spec
 from vpa_stream.producers.sources.textfile import check_delimiter
 from vpa_stream.producers.sources.times import check_time_unit
 
@@ -36,6 +37,7 @@ NUMBERS: dict[str, tuple[str, float, bool]] = {
     "idle_commit": ("--idle-commit", 0, False),
     "max_file_age": ("--max-file-age", 0, False),
     "exit_when_idle": ("--exit-when-idle", 0, True),
+    "broker_timeout": ("--broker-timeout", 0, False),
     "embargo_bars": ("--embargo-bars", 0, True),
 }
 DATES = {"start": "--start", "end": "--end", "val_from": "--val-from", "test_from": "--test-from"}
@@ -76,10 +78,13 @@ def check_args(args: argparse.Namespace) -> None:
         if getattr(args, name, None) and _writes(args, name):
             check_writable(Path(getattr(args, name)), flag)
     source = getattr(args, "source", None)
-    if isinstance(source, str) and ":" in source:
-        kind, _, path = source.partition(":")
+    for spec in [source] if isinstance(source, str) else source or []:
+        try:
+            kind, path, _ = split_spec(str(spec))
+        except SourceSpecError as exc:
+            raise UsageError(str(exc)) from None
         if kind in ("csv", "parquet") and path and not Path(path).exists():
-            raise UsageError(f"--source {source}: no such file or directory")
+            raise UsageError(f"--source {spec}: no such file or directory")
 
 
 def _writes(args: argparse.Namespace, name: str) -> bool:

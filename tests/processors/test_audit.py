@@ -107,7 +107,7 @@ def test_the_cli_exits_0_on_the_sample(capsys: pytest.CaptureFixture[str]) -> No
 
 def test_the_cli_exits_1_when_an_engine_peeks(monkeypatch: pytest.MonkeyPatch,
                                               capsys: pytest.CaptureFixture[str]) -> None:
-    def peeking(cfg: VPAConfig | None = None) -> EngineFactory:
+    def peeking(cfg: VPAConfig | None = None, primary_timeframes: object = None) -> EngineFactory:
         return PeekingEngine
 
     monkeypatch.setattr(audit_module, "engine_factory", peeking)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.realdata import symbol_bars
 from vpa_stream.processors.stage import Encoded, ExampleStage
-from vpa_stream.processors.stream import StreamProcessor
+from vpa_stream.processors.stream import StreamProcessor, history_bars
 from vpa_stream.producers.validate import DeadLetter
 from vpa_stream.schemas.codec import default_codec
 
@@ -27,21 +29,68 @@ def embedded(symbol: str, n: int) -> dict[str, bytes]:
     return out
 
 
+def run(proc: StreamProcessor, stream: list[bytes], got: dict[str, bytes]) -> list[Encoded | DeadLetter | None]:
+    results = [proc.process(p) for p in stream]
+    got.update((r.id, r.payload) for r in results if isinstance(r, Encoded))
+    return results
+
+
+class CountingEngine:
+    """Counts the engine updates a processor makes (the cost a redelivered bar must not pay)."""
+
+    def __init__(self, proc: StreamProcessor) -> None:
+        self.calls = 0
+        engine = proc.stage.engine
+        update = engine.update
+
+        def counted(bar):
+            self.calls += 1
+            return update(bar)
+
+        engine.update = counted  # type: ignore[method-assign]
+
+
 def test_a_restarted_processor_resumes_from_the_table_with_identical_examples() -> None:
     table: dict = {}
     reference = embedded("IBM", 1200)
-    first = StreamProcessor(table)
-    got = {}
+    got: dict[str, bytes] = {}
     stream = payloads("IBM", 1200)
-    for p in stream[:700]:
-        r = first.process(p)
-        if isinstance(r, Encoded):
-            got[r.id] = r.payload
-    second = StreamProcessor(table)  # a new worker: only the table survived
-    for p in stream[700:]:
-        r = second.process(p)
-        if isinstance(r, Encoded):
-            got[r.id] = r.payload
+    run(StreamProcessor(table), stream[:700], got)
+    run(StreamProcessor(table), stream[700:], got)  # a new worker: only the table survived
+    assert got == reference
+
+
+@pytest.mark.parametrize("symbol", ["AAPL", "IBM"])  # AAPL: two splits inside the history
+def test_a_restart_with_full_rings_rebuilds_from_the_last_history_only_and_matches_embedded(symbol: str) -> None:
+    stream = payloads(symbol, 3000)
+    reference = embedded(symbol, 3000)
+    table: dict = {}
+    got: dict[str, bytes] = {}
+    first = StreamProcessor(table)
+    run(first, stream[:2600], got)
+    assert len(table) == first.ring.capacity("1d") + 1, "the ring wrapped (it is full)"
+    second = StreamProcessor(table)
+    engine = CountingEngine(second)
+    run(second, stream[2600:2601], got)
+    assert engine.calls == history_bars(second.cfg, "1d") + 1  # O(window) once, not O(ring)
+    run(second, stream[2601:], got)
+    assert got == reference
+
+
+def test_redelivered_bars_after_a_restart_are_skipped_without_the_engine_and_the_next_bar_is_exact() -> None:
+    stream = payloads("MSFT", 2500)
+    reference = embedded("MSFT", 2500)
+    table: dict = {}
+    got: dict[str, bytes] = {}
+    run(StreamProcessor(table), stream[:2400], got)
+    restarted = StreamProcessor(table)
+    for _ in restarted.restore_steps("MSFT"):
+        pass
+    engine = CountingEngine(restarted)
+    redelivered = run(restarted, stream[1700:2400], {})  # a long redelivered tail (uncommitted offsets)
+    assert redelivered == [None] * 700 and restarted.redelivered == 700
+    assert engine.calls == 0
+    run(restarted, stream[2400:], got)
     assert got == reference
 
 
@@ -65,18 +114,19 @@ def test_changelog_writes_per_bar_are_constant() -> None:
     assert len(table) <= proc.ring.capacity("1d") + 1
 
 
-def test_a_redelivered_bar_reproduces_its_example_and_a_revised_one_is_a_dead_letter() -> None:
+def test_a_revised_bar_and_a_bar_older_than_the_ring_are_dead_letters_even_after_a_restart() -> None:
     table: dict = {}
+    stream = payloads("AAPL", 2400)
+    run(StreamProcessor(table), stream, {})
     proc = StreamProcessor(table)
-    stream = payloads("AAPL", 600)
-    results = [proc.process(p) for p in stream]
-    again = StreamProcessor(table).process(stream[590])
-    assert isinstance(again, Encoded) and again.payload == results[590].payload
-    bar = json.loads(json.dumps(CODEC.decode(stream[595])[1]))
+    bar = json.loads(json.dumps(CODEC.decode(stream[2395])[1]))
     bar["close"] = bar["close"] * 1.01
     bar["high"] = max(bar["high"], bar["close"])
     revised = proc.process(CODEC.encode("bar", bar))
     assert isinstance(revised, DeadLetter) and "revised bar" in revised.reason
+    too_old = proc.process(stream[10])  # long evicted from the ring: cannot be told from a bar out of order
+    assert isinstance(too_old, DeadLetter) and "out of order" in too_old.reason
+    assert proc.process(stream[2399]) is None  # the same bar again is a redelivery
 
 
 def test_garbage_and_invalid_bars_become_dead_letters_and_processing_continues() -> None:

@@ -56,12 +56,12 @@ class BarEngine(Protocol):
 EngineFactory = Callable[[Sequence[Bar]], BarEngine]
 
 
-def engine_factory(cfg: VPAConfig | None = None) -> EngineFactory:
-    """Fresh production engines with ``cfg``."""
+def engine_factory(cfg: VPAConfig | None = None, primary_timeframes: Sequence[str] | None = None) -> EngineFactory:
+    """Fresh production engines with ``cfg`` (and the run's primary timeframes, None: every timeframe)."""
     from vpa_stream.processors.engine import Engine
 
     config = cfg or VPAConfig()
-    return lambda bars: Engine(config)
+    return lambda bars: Engine(config, primary_timeframes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,7 +250,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def handler(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
-    from vpa_stream.cli import UsageError, make_sources
+    from vpa_stream.cli import UsageError, make_sources, run_timeframes, source_specs
     from vpa_stream.producers.replay import bars_of
     from vpa_stream.settings import engine_config
 
@@ -263,10 +263,11 @@ def handler(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
         nonlocal rejected
         rejected += 1
 
-    bars = list(bars_of(make_sources(args), dead))
-    result = audit(bars, engine_factory(cfg), int(args.samples), int(args.seed), cfg,
+    timeframes = run_timeframes(args)
+    bars = list(bars_of(make_sources(args), dead, timeframes.required))
+    result = audit(bars, engine_factory(cfg, (timeframes.primary,)), int(args.samples), int(args.seed), cfg,
                    from_start=bool(args.from_start))
-    print(f"vpa-stream audit ({args.source}, seed {args.seed})")
+    print(f"vpa-stream audit ({', '.join(source_specs(args))}, seed {args.seed})")
     for line in result.lines():
         print("  " + line)
     if rejected:

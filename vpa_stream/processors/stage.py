@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from vpa_stream.processors.config import VPAConfig
@@ -25,12 +26,18 @@ class Encoded:
 
 
 class ExampleStage:
-    """Wraps the pure engine with validation and the Avro contract. One instance owns a set of symbols."""
+    """Wraps the pure engine with validation and the Avro contract. One instance owns a set of symbols.
 
-    def __init__(self, cfg: VPAConfig | None = None, codec: Codec | None = None) -> None:
-        self.engine = Engine(cfg)
+    ``primary_timeframes``: the timeframes that make examples; bars of the others are context only (None:
+    every timeframe makes examples).
+    """
+
+    def __init__(self, cfg: VPAConfig | None = None, codec: Codec | None = None,
+                 primary_timeframes: Iterable[str] | None = None) -> None:
+        self.engine = Engine(cfg, primary_timeframes)
         self.codec = codec or default_codec()
-        self.warmup = 0
+        self.warmup = 0  # primary bars without an example (their series was warming up)
+        self.context = 0  # bars of context-only timeframes
 
     def process_bytes(self, payload: bytes) -> Encoded | DeadLetter | None:
         """Decode an Avro bar and process it; undecodable bytes become a dead letter."""
@@ -57,7 +64,10 @@ class ExampleStage:
             return DeadLetter("processor", str(exc), payload_text(bar.to_record()), bar.symbol, bar.timeframe,
                               bar.close_time)
         if example is None:
-            self.warmup += 1
+            if self.engine.makes_examples(bar.timeframe):
+                self.warmup += 1
+            else:
+                self.context += 1
         return example
 
     def encode(self, example: Example) -> Encoded:

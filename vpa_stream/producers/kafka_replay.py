@@ -1,6 +1,8 @@
 """Replay to Kafka: the embedded pipeline's time-ordered bars, Avro-encoded, to the bars topic (key = symbol).
 
-The producer is idempotent with acks=all, so a retried send never duplicates a bar in the log. ``speed`` 0
+The producer is idempotent with acks=all, so a retried send never duplicates a bar in the log. Through a broker
+outage it keeps retrying (in order) for up to ``broker_timeout_s``; a bar still unacknowledged then ends the
+replay with ``BrokerUnavailableError`` (one line), never silently: every send's outcome is checked. ``speed`` 0
 sends as fast as possible; ``speed`` N paces all symbols on one global clock at N× real time: a bar whose
 close is d seconds after the first bar's close is sent d / N seconds after the start.
 """
@@ -17,7 +19,13 @@ from vpa_stream.producers.sources.base import Source
 from vpa_stream.producers.validate import DeadLetter
 from vpa_stream.schemas.codec import Codec, default_codec
 from vpa_stream.schemas.models import Bar
-from vpa_stream.schemas.topics import Topics
+from vpa_stream.schemas.topics import (
+    BROKER_TIMEOUT_S,
+    RECONNECT_BACKOFF_MAX_MS,
+    BrokerUnavailableError,
+    KafkaSetupError,
+    Topics,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +43,7 @@ class ReplaySummary:
                 f"seconds        {self.seconds:.2f}", f"bars/s         {rate:,.0f}"]
 
 
-def make_producer(bootstrap: str, **overrides: object) -> object:
+def make_producer(bootstrap: str, broker_timeout_s: float = BROKER_TIMEOUT_S, **overrides: object) -> object:
     from kafka import KafkaProducer
 
     config: dict[str, object] = {
@@ -46,6 +54,9 @@ def make_producer(bootstrap: str, **overrides: object) -> object:
         "linger_ms": 20,
         "batch_size": 256 * 1024,
         "compression_type": None,
+        "delivery_timeout_ms": int(broker_timeout_s * 1000),  # how long a bar may wait through an outage
+        "max_block_ms": int(broker_timeout_s * 1000),  # send() waits that long for metadata or buffer room
+        "reconnect_backoff_max_ms": RECONNECT_BACKOFF_MAX_MS,
     }
     config.update(overrides)
     return KafkaProducer(**config)
@@ -54,21 +65,52 @@ def make_producer(bootstrap: str, **overrides: object) -> object:
 class BarPublisher:
     """Sends bars and dead letters to their topics. One instance per process; flush() before exiting."""
 
-    def __init__(self, producer: object, topics: Topics, codec: Codec | None = None) -> None:
+    def __init__(self, producer: object, topics: Topics, codec: Codec | None = None,
+                 broker_timeout_s: float = BROKER_TIMEOUT_S) -> None:
         self.producer = producer
         self.topics = topics
         self.codec = codec or default_codec()
+        self.broker_timeout_s = broker_timeout_s
+        self.failure: BaseException | None = None  # the first send the producer gave up on
+
+    def _send(self, topic: str, key: bytes, value: bytes) -> None:
+        from kafka.errors import KafkaError
+
+        self._raise_failure()
+        try:
+            future = self.producer.send(topic, key=key, value=value)  # type: ignore[attr-defined]
+        except KafkaError as exc:
+            self.failure = exc
+            self._raise_failure()
+        future.add_errback(self._failed)
+
+    def _failed(self, exc: BaseException) -> None:
+        if self.failure is None:
+            self.failure = exc
+
+    def _raise_failure(self) -> None:
+        """A timeout means the broker stayed away past the deadline; anything else is the broker's refusal."""
+        from kafka.errors import KafkaTimeoutError
+
+        exc = self.failure
+        if exc is None:
+            return
+        if isinstance(exc, KafkaTimeoutError):
+            raise BrokerUnavailableError(f"replay: sending to {self.topics.bars}", self.broker_timeout_s,
+                                         exc) from exc
+        raise KafkaSetupError(f"replay: the broker refused bars for {self.topics.bars}: {exc}") from exc
 
     def bar(self, bar: Bar) -> None:
-        self.producer.send(self.topics.bars, key=bar.symbol.encode(),  # type: ignore[attr-defined]
-                           value=self.codec.encode("bar", bar.to_record()))
+        self._send(self.topics.bars, bar.symbol.encode(), self.codec.encode("bar", bar.to_record()))
 
     def dead_letter(self, letter: DeadLetter) -> None:
-        self.producer.send(self.topics.dead_letters, key=letter.symbol.encode(),  # type: ignore[attr-defined]
-                           value=self.codec.encode("dead_letter", letter.to_record()))
+        self._send(self.topics.dead_letters, letter.symbol.encode(),
+                   self.codec.encode("dead_letter", letter.to_record()))
 
     def flush(self) -> None:
+        """Wait until every bar sent so far is acknowledged; raise if the producer gave up on any."""
         self.producer.flush()  # type: ignore[attr-defined]
+        self._raise_failure()
 
 
 def replay_to_kafka(
@@ -78,7 +120,10 @@ def replay_to_kafka(
     progress: Callable[[int], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
     monotonic: Callable[[], float] = time.monotonic,
+    require: Iterable[str] = (),
 ) -> ReplaySummary:
+    """Send every bar of ``sources`` in replay order; ``require``: timeframes a source must supply (the run's
+    primary and the context it asked for), checked before the first bar is sent."""
     if speed < 0:
         raise ValueError("speed must be 0 (as fast as possible) or positive")
     summary = ReplaySummary()
@@ -90,7 +135,7 @@ def replay_to_kafka(
 
     wall0: float | None = None
     event0 = 0
-    for bar in bars_of(sources, dead):
+    for bar in bars_of(sources, dead, require):
         if speed > 0:
             if wall0 is None:
                 wall0, event0 = monotonic(), bar.close_time

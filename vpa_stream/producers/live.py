@@ -25,7 +25,7 @@ import pandas as pd
 
 from vpa_stream.producers.clock import DAY_MS, BarCalendar, Clock
 from vpa_stream.producers.sources.base import Session, SourceOptions, series_items
-from vpa_stream.producers.sources.yfinance import YFinanceSource, normalise_download
+from vpa_stream.producers.sources.yfinance import PROVIDER_HISTORY_DAYS, YFinanceSource, normalise_download
 from vpa_stream.producers.validate import DeadLetter, payload_text
 from vpa_stream.schemas.models import Bar, is_intraday, iso_utc, timeframe_seconds
 
@@ -34,8 +34,6 @@ log = logging.getLogger(__name__)
 Download = Callable[..., pd.DataFrame]
 FeedKey = tuple[str, str]
 
-#: how far back yfinance serves each intraday interval (days); a warm-up span is capped to it
-PROVIDER_HISTORY_DAYS = {"1m": 7, "2m": 59, "5m": 59, "15m": 59, "30m": 59, "90m": 59, "1h": 729}
 
 
 class LiveOutput(Protocol):
@@ -237,7 +235,7 @@ class LivePoller:
         for raw in normalise_download(frame, [feed.symbol], feed.timeframe):
             if raw.symbol.upper() == feed.symbol.upper():
                 raw = type(raw)(feed.symbol, raw.timeframe, raw.frame, raw.volume_kind)
-                items.extend(series_items(raw, source.options, self.source_name))
+                items.extend(series_items(raw, source.session_options(raw), self.source_name))
         if not items:
             raise EmptyFrameError(f"no rows of {feed.symbol} in the provider's frame")
         return items
@@ -295,6 +293,9 @@ class LivePoller:
         """Next poll: the next scheduled close + grace; sooner (with backoff) when a due daily bar is late."""
         cal, hw = self.calendar, feed.high_water
         anchor = hw if cal.intraday else None
+        last = feed.recent.get(hw) if cal.intraday and hw is not None else None
+        if last is not None:  # the vendor's grid runs on the bars' starts: a session's last bar may end capped
+            anchor = last.open_time + cal.step_ms
         latest_due = cal.last_close(now - self.grace_ms, anchor)
         behind = hw is not None and hw < latest_due
         if behind and not cal.intraday:

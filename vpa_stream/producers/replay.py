@@ -11,6 +11,7 @@ import heapq
 from collections.abc import Callable, Iterable, Iterator
 
 from vpa_stream.producers.sources.base import Source
+from vpa_stream.producers.sources.timeframes import require_supplied
 from vpa_stream.producers.validate import DeadLetter, OrderGuard, payload_text
 from vpa_stream.schemas.models import Bar
 
@@ -25,9 +26,16 @@ def _bars_only(items: Iterable[Bar | DeadLetter], on_dead_letter: DeadLetterCall
             on_dead_letter(item)
 
 
-def bars_of(sources: Iterable[Source], on_dead_letter: DeadLetterCallback) -> Iterator[Bar]:
-    """The time-ordered replay of every series of every source."""
+def bars_of(sources: Iterable[Source], on_dead_letter: DeadLetterCallback,
+            require: Iterable[str] = ()) -> Iterator[Bar]:
+    """The time-ordered replay of every series of every source.
+
+    ``require``: timeframes some source must supply (a run's primary and the context it asked for), checked
+    once the sources have found their series' timeframes and before any bar is read (``TimeframeError``).
+    """
+    sources = list(sources)
     streams = [stream for source in sources for stream in source.streams()]
+    require_supplied([r for source in sources for r in source.resolved], require)
     return replay(streams, on_dead_letter)
 
 

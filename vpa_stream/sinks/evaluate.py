@@ -203,7 +203,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def handler(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
-    from vpa_stream.cli import UsageError, make_sources
+    from vpa_stream.cli import UsageError, make_sources, source_specs
     from vpa_stream.producers.replay import bars_of
     from vpa_stream.sinks.export_files import write_atomic
     from vpa_stream.sinks.exports import ExportError, load_examples
@@ -218,7 +218,7 @@ def handler(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
         result, rows = evaluate(examples, read_predictions(predictions_file))
     except (ExportError, EvaluateError) as exc:
         raise UsageError(str(exc)) from exc
-    if str(args.source) != "none":
+    if source_specs(args) != ["none"]:
         bars = list(bars_of(make_sources(args), lambda _: None))
         result["hit_rates"] = hit_rates(examples, rows, bars)
     if args.evaluate_out:

@@ -3,14 +3,22 @@
 Commit order of one file (the invariant the exactly-once sink builds on):
   1. write records to a hidden temporary name in the output directory;
   2. flush and fsync the temporary file;
-  3. atomically rename it to its final, deterministic name and fsync the directory;
-  4. record it (records, bytes, sha256, first/last id) in manifest.json, itself written by temp + rename;
+  3. record it (final name, records, bytes, sha256, first/last id) in manifest.json, itself written by temp +
+     rename + directory fsync: the manifest entry is the file's commit record;
+  4. atomically rename the temporary file to its final, deterministic name and fsync the directory;
   5. only then may the caller commit the input offsets the file covers.
-A crash before step 3 leaves only a temporary file, which the next writer on that directory deletes.
+So a file never has its final name without its manifest entry. Opening a directory (``prepare_output_dir``)
+finishes what a crash or a full disk interrupted: an entry whose temporary file is intact (size and sha256 as
+recorded) is completed by step 4 (rolled forward); an entry with neither file is dropped (rolled back: its
+offsets were never committed); any other temporary file is deleted.
+
+Write failures (a full disk, permissions) surface as ``OutputWriteError``: one line naming the path and what
+to do, with the directory left consistent as above.
 """
 
 from __future__ import annotations
 
+import errno
 import gzip
 import hashlib
 import json
@@ -31,6 +39,26 @@ MANIFEST = "manifest.json"
 
 class UnsafePathError(ValueError):
     """A file name that would place a file outside the output directory."""
+
+
+class OutputWriteError(RuntimeError):
+    """The output directory could not be written (full disk, permissions); the message says what to do."""
+
+    def __init__(self, path: Path, exc: OSError) -> None:
+        hint = _WRITE_HINTS.get(exc.errno or 0, "check the output directory")
+        super().__init__(f"cannot write {path}: {exc.strerror or exc} ({hint}, then run the command again; "
+                         f"complete files and the manifest stay consistent)")
+        self.path = path
+        self.errno = exc.errno
+
+
+_WRITE_HINTS = {
+    errno.ENOSPC: "free space on that file system",
+    errno.EDQUOT: "free space or raise the disk quota",
+    errno.EACCES: "make the directory writable for this user",
+    errno.EPERM: "make the directory writable for this user",
+    errno.EROFS: "the file system is read-only: choose another --out",
+}
 
 
 @dataclass(frozen=True)
@@ -82,8 +110,16 @@ class Manifest:
                 self.files[entry["name"]] = CompletedFile(**entry)
 
     def add(self, completed: CompletedFile) -> None:
+        before = self.files.get(completed.name)
         self.files[completed.name] = completed
-        self.save()
+        try:
+            self.save()
+        except OutputWriteError:  # the file on disk is unchanged: so is this one
+            if before is None:
+                del self.files[completed.name]
+            else:
+                self.files[completed.name] = before
+            raise
 
     def retain(self, names: set[str]) -> None:
         self.files = {k: v for k, v in self.files.items() if k in names}
@@ -92,13 +128,17 @@ class Manifest:
     def save(self) -> None:
         payload = {"files": [asdict(f) for f in self.files.values()]}
         tmp = self.path.with_name(TMP_PREFIX + MANIFEST)
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(payload, fh, indent=1, sort_keys=True)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
-        fsync_dir(self.path.parent)
+        try:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                json.dump(payload, fh, indent=1, sort_keys=True)
+                fh.write("\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+            fsync_dir(self.path.parent)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise OutputWriteError(self.path, exc) from exc
 
 
 class RotatingJsonlWriter:
@@ -148,10 +188,15 @@ class RotatingJsonlWriter:
 
     def write(self, record_id: str, line: bytes | str, extra: dict[str, Any] | None = None) -> None:
         data = (line.encode("utf-8") if isinstance(line, str) else line) + b"\n"
-        if self._out is None:
-            self._open(record_id, extra or {})
-        assert self._out is not None
-        self._out.write(data)
+        try:
+            if self._out is None:
+                self._open(record_id, extra or {})
+            assert self._out is not None
+            self._out.write(data)
+        except OSError as exc:
+            path = self._tmp or self.directory
+            self.abort()  # the open file's records were never committed; its space is freed
+            raise OutputWriteError(path, exc) from exc
         self._records += 1
         self._bytes += len(data)
         self._last_id = record_id
@@ -177,25 +222,37 @@ class RotatingJsonlWriter:
         """Steps 2-4 of the commit order for the open file; no-op when nothing is open."""
         if self._out is None or self._raw is None or self._tmp is None:
             return None
-        if self.compress:
-            self._out.close()  # writes the gzip trailer through the hashing writer
-        self._raw.flush()
-        os.fsync(self._raw.fileno())
-        size = self._raw.tell()
-        self._raw.close()
-        final = self._tmp.with_name(self._tmp.name[len(TMP_PREFIX):])
-        os.replace(self._tmp, final)
-        fsync_dir(self.directory)
+        tmp = self._tmp
+        try:
+            if self.compress:
+                self._out.close()  # writes the gzip trailer through the hashing writer
+            self._raw.flush()
+            os.fsync(self._raw.fileno())
+            size = self._raw.tell()
+            self._raw.close()
+        except OSError as exc:
+            self.abort()
+            raise OutputWriteError(tmp, exc) from exc
+        final = tmp.with_name(tmp.name[len(TMP_PREFIX):])
         extra = dict(self._extra)
         if self.snapshot is not None:
             extra.update(self.snapshot())
         completed = CompletedFile(final.name, self._records, size, self._hash.hexdigest(), self._first_id,
                                   self._last_id, extra)
-        self.manifest.add(completed)
-        self.completed.append(completed)
-        log.info("committed %s", final.name, extra={"records": self._records, "bytes": size})
+        try:
+            self.manifest.add(completed)  # step 3, before the file has its final name
+        except OutputWriteError:
+            self.abort()
+            raise
         self._out = self._raw = None
         self._tmp = None
+        try:
+            os.replace(tmp, final)
+            fsync_dir(self.directory)
+        except OSError as exc:  # the entry and the intact temporary file stay: the next start rolls forward
+            raise OutputWriteError(final, exc) from exc
+        self.completed.append(completed)
+        log.info("committed %s", final.name, extra={"records": self._records, "bytes": size})
         self._records = self._bytes = 0
         self.sequence += 1
         if self.on_commit is not None:
@@ -203,11 +260,15 @@ class RotatingJsonlWriter:
         return completed
 
     def abort(self) -> None:
-        """Drop the open temporary file (its records were never committed)."""
+        """Drop the open temporary file (its records were never committed). Never raises for the file itself: on a
+        full disk, closing flushes a buffer that cannot be written, and the file is deleted either way."""
         if self._raw is not None:
-            self._raw.close()
-        if self._tmp is not None and self._tmp.exists():
-            self._tmp.unlink()
+            try:
+                self._raw.close()
+            except OSError:
+                pass
+        if self._tmp is not None:
+            self._tmp.unlink(missing_ok=True)
         self._out = self._raw = None
         self._tmp = None
 
@@ -231,10 +292,45 @@ class _HashingWriter:
 
 
 def prepare_output_dir(directory: Path) -> Manifest:
-    """Create the directory, delete what a crashed writer left, and load its manifest."""
-    directory.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(directory)
-    return Manifest(directory)
+    """Create the directory, load its manifest, finish or undo what a crashed writer left (see the module doc)."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        manifest = Manifest(directory)
+        complete_interrupted_commits(directory, manifest)
+        remove_stale_temporaries(directory)
+    except OSError as exc:
+        raise OutputWriteError(directory, exc) from exc
+    return manifest
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def complete_interrupted_commits(directory: Path, manifest: Manifest) -> tuple[list[str], list[str]]:
+    """Roll forward each manifest entry whose intact temporary file still waits for its rename (a crash between
+    steps 3 and 4); drop each entry whose file exists under neither name. Returns (rolled forward, dropped)."""
+    rolled, dropped = [], []
+    for name, entry in list(manifest.files.items()):
+        final = safe_child(directory, name)
+        tmp = final.with_name(TMP_PREFIX + name)
+        if tmp.exists() and tmp.stat().st_size == entry.bytes and _sha256_of(tmp) == entry.sha256:
+            os.replace(tmp, final)
+            rolled.append(name)
+        elif not final.exists():
+            del manifest.files[name]
+            dropped.append(name)
+    if rolled:
+        fsync_dir(directory)
+        log.warning("completed %d file(s) an interrupted commit had recorded: %s", len(rolled), ", ".join(rolled))
+    if dropped:
+        manifest.save()
+        log.warning("dropped %d manifest entr(ies) without a file: %s", len(dropped), ", ".join(dropped))
+    return rolled, dropped
 
 
 def remove_stale_temporaries(directory: Path) -> int:

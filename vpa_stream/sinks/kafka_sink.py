@@ -13,6 +13,13 @@ When files are committed (each commit keeps the same order: write -> fsync -> re
   - no record arrived for ``idle_commit_s`` (the end of a burst, such as a backfill);
   - its first record is older than ``max_file_age_s``: under a steady stream (live mode) nothing is ever
     idle, and this bounds how long an example waits before it is durable.
+
+Broker outages: the consumer reconnects by itself; an offset commit that fails is kept and retried with capped
+backoff (the files, not Kafka's offsets, say where to resume, so a late commit loses nothing), and an idle sink
+probes the broker every few seconds. Only a broker that stays unreachable past ``broker_timeout_s`` ends the
+sink, with ``BrokerUnavailableError`` (one line). A write failure (a full disk) ends it with
+``OutputWriteError``: the open temporary files are deleted, nothing is committed, and a restart resumes from
+the files.
 """
 
 from __future__ import annotations
@@ -21,14 +28,24 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from vpa_stream.producers.validate import DeadLetter, payload_text
 from vpa_stream.schemas.codec import Codec, DecodeError, default_codec
-from vpa_stream.schemas.topics import Topics
+from vpa_stream.schemas.topics import BROKER_TIMEOUT_S, RECONNECT_BACKOFF_MAX_MS, BrokerWatch, Topics
 from vpa_stream.sinks.dataset import SinkOptions
-from vpa_stream.sinks.jsonl import CompletedFile, Manifest, RotatingJsonlWriter, dumps, prepare_output_dir
+from vpa_stream.sinks.jsonl import (
+    CompletedFile,
+    Manifest,
+    OutputWriteError,
+    RotatingJsonlWriter,
+    dumps,
+    prepare_output_dir,
+)
+
+PROBE_EVERY_S = 5.0  # an idle sink checks the broker this often (so an outage past the deadline is reported)
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +112,10 @@ class PartitionFiles:
         self.opened_at = None
         return self.writer.commit()
 
+    def abort(self) -> None:
+        self.opened_at = None
+        self.writer.abort()
+
 
 def warn_if_slow_crc() -> None:
     """kafka-python checks each fetched record batch's CRC-32C; without the ``crc32c`` C extension it does so in
@@ -114,7 +135,7 @@ class KafkaDatasetSink:
 
     def __init__(self, bootstrap: str, topics: Topics, out_dir: Path, options: SinkOptions | None = None,
                  group_id: str | None = None, codec: Codec | None = None, idle_commit_s: float = 1.0,
-                 max_file_age_s: float | None = 1.0) -> None:
+                 max_file_age_s: float | None = 1.0, broker_timeout_s: float = BROKER_TIMEOUT_S) -> None:
         from kafka import KafkaConsumer
 
         self.topics = topics
@@ -128,10 +149,15 @@ class KafkaDatasetSink:
         self.consumer = KafkaConsumer(
             bootstrap_servers=bootstrap, group_id=group_id or f"{topics.prefix}sink",
             client_id="vpa-stream-sink", enable_auto_commit=False, auto_offset_reset="earliest",
-            max_poll_records=2000, isolation_level="read_committed")
+            max_poll_records=2000, isolation_level="read_committed",
+            reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS)
         warn_if_slow_crc()
         self.bootstrap = bootstrap
+        self.broker_timeout_s = broker_timeout_s
+        self.watch = BrokerWatch("sink", broker_timeout_s)
         self.partitions: dict[tuple[str, int], PartitionFiles] = {}
+        self.pending_offsets: dict[Any, int] = {}  # TopicPartition -> next offset, durable in files, not committed
+        self._last_probe = time.monotonic()
         self._producer: Any = None
 
     def _assign(self) -> None:
@@ -142,7 +168,7 @@ class KafkaDatasetSink:
 
         tps = []
         for topic, kind in ((self.topics.examples, "examples"), (self.topics.dead_letters, "dead-letters")):
-            for p in partitions_of(self.bootstrap, topic):
+            for p in self.watch.call(partial(partitions_of, self.bootstrap, topic)):
                 tp = TopicPartition(topic, p)
                 tps.append(tp)
                 self.partitions[(topic, p)] = PartitionFiles(self.out_dir, kind, topic, p, self.manifest,
@@ -150,7 +176,7 @@ class KafkaDatasetSink:
         self.consumer.assign(tps)
         committed_offsets = {}
         for tp in tps:
-            committed_offsets[tp] = self.consumer.committed(tp)
+            committed_offsets[tp] = self.watch.call(partial(self.consumer.committed, tp, timeout_ms=5000))
         for tp in tps:
             files = self.partitions[(tp.topic, tp.partition)]
             if files.next_offset is not None:
@@ -163,12 +189,42 @@ class KafkaDatasetSink:
     def _on_commit(self, completed: CompletedFile) -> None:
         """Step 5 of the commit order: the file is durable, now its offsets may be committed."""
         from kafka import TopicPartition
+
+        self.summary.files += 1
+        tp = TopicPartition(completed.extra["topic"], completed.extra["partition"])
+        self.pending_offsets[tp] = int(completed.extra["last_offset"]) + 1
+        if self.watch.due():
+            self._commit_offsets()
+
+    def _commit_offsets(self) -> None:
+        """Commit the durable offsets; on a broker error keep them for the next try (the files are the truth)."""
+        from kafka.errors import KafkaError
         from kafka.structs import OffsetAndMetadata
 
-        topic, partition = completed.extra["topic"], completed.extra["partition"]
-        self.summary.files += 1
-        tp = TopicPartition(topic, partition)
-        self.consumer.commit({tp: OffsetAndMetadata(int(completed.extra["last_offset"]) + 1, "", -1)})
+        if not self.pending_offsets:
+            return
+        offsets = {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in self.pending_offsets.items()}
+        try:
+            self.consumer.commit(offsets, timeout_ms=5000)
+        except KafkaError as exc:
+            self.watch.failed(exc)
+            return
+        for tp, offset in list(self.pending_offsets.items()):
+            if offsets[tp].offset == offset:
+                del self.pending_offsets[tp]
+        self.watch.ok()
+
+    def _probe(self) -> None:
+        """An idle sink asks the broker for the end offsets now and then: an outage shows even without traffic."""
+        from kafka.errors import KafkaError
+
+        self._last_probe = time.monotonic()
+        try:
+            self.consumer.end_offsets(list(self.consumer.assignment()), timeout_ms=5000)
+        except KafkaError as exc:
+            self.watch.failed(exc)
+            return
+        self.watch.ok()
 
     def run(self, exit_when_idle_s: float | None = None, stop: Callable[[], bool] | None = None) -> SinkSummary:
         self._assign()
@@ -176,21 +232,31 @@ class KafkaDatasetSink:
         try:
             while not (stop and stop()):
                 batches = self.consumer.poll(timeout_ms=self._poll_timeout_ms())
+                now = time.monotonic()
                 if batches:
-                    last_record = time.monotonic()
+                    last_record = now
                     for tp, records in batches.items():
                         files = self.partitions[(tp.topic, tp.partition)]
                         for rec in records:
                             self._handle(files, rec)
-                idle = time.monotonic() - last_record
+                idle = now - last_record
                 if idle >= self.idle_commit_s:
                     self.commit_all()
                 else:
                     self.commit_aged()
+                if self.pending_offsets and self.watch.due():
+                    self._commit_offsets()
+                elif not batches and now - self._last_probe >= PROBE_EVERY_S and self.watch.due():
+                    self._probe()
                 if exit_when_idle_s is not None and idle >= exit_when_idle_s:
                     break
-        finally:
             self.commit_all()
+            self._commit_offsets()
+        except OutputWriteError:
+            for files in self.partitions.values():
+                files.abort()  # not committed: a restart consumes these records again
+            raise
+        finally:
             self.consumer.close(autocommit=False)
             if self._producer is not None:
                 self._producer.close()
@@ -227,9 +293,20 @@ class KafkaDatasetSink:
             from kafka import KafkaProducer
 
             self._producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True,
-                                           client_id="vpa-stream-sink-dlq")
-        self._producer.send(self.topics.dead_letters, value=self.codec.encode("dead_letter", letter.to_record()))
-        self._producer.flush()
+                                           client_id="vpa-stream-sink-dlq",
+                                           delivery_timeout_ms=int(self.broker_timeout_s * 1000),
+                                           max_block_ms=int(self.broker_timeout_s * 1000),
+                                           reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS)
+        from kafka.errors import KafkaError
+
+        try:
+            self._producer.send(self.topics.dead_letters,
+                                value=self.codec.encode("dead_letter", letter.to_record())).get(self.broker_timeout_s)
+        except KafkaError as exc:
+            from vpa_stream.schemas.topics import BrokerUnavailableError
+
+            raise BrokerUnavailableError("sink: dead-lettering an undecodable example", self.broker_timeout_s,
+                                         exc) from exc
         log.error("undecodable example at %s[%d]@%d: %s", files.topic, files.partition, offset, letter.reason)
         files.advance(offset)
 

@@ -260,7 +260,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def handler(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
-    from vpa_stream.cli import UsageError, make_sources
+    from vpa_stream.cli import UsageError, make_sources, source_specs
     from vpa_stream.producers.replay import bars_of
 
     in_dir = Path(args.in_dir)
@@ -283,8 +283,8 @@ def handler(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
     except ReportError as exc:
         raise UsageError(str(exc)) from exc
     bars = list(bars_of(make_sources(args), dead))
-    report = write_report(examples, bars, Path(args.report_out), int(args.seed), str(args.source), str(in_dir),
-                          (args.evaluate_from, args.evaluate_to), getattr(args, "tokenizer", None))
+    report = write_report(examples, bars, Path(args.report_out), int(args.seed), ", ".join(source_specs(args)),
+                          str(in_dir), (args.evaluate_from, args.evaluate_to), getattr(args, "tokenizer", None))
     print(f"vpa-stream report -> {Path(args.report_out) / 'index.html'}")
     for line in summary_lines(report):
         print("  " + line)

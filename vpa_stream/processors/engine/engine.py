@@ -4,10 +4,17 @@ Purity (DOMAIN §1): the example for bar t is a function of the last ``cfg.windo
 symbol's timeframes and of the config, nothing else: no wall clock, no randomness, no global state. The
 engine reads a bar only after every bar that closed before it (the replay order guarantees it), keeps
 bounded windows, and never looks at a bar after t. Derived higher timeframes only ever hold closed periods.
+
+Multi-timeframe runs (DOMAIN §3): with ``primary_timeframes`` only bars of those timeframes make examples; the
+other supplied timeframes are analysed as context only. A context entry of another timeframe is the newest bar
+of it closed at or before t: the replay order (a finer bar first at equal close time) makes that the newest
+bar seen, and should a context bar arrive early anyway, the entry falls back to its newest analysed bar closed
+by t (or is left out), never to one after t.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,8 +94,10 @@ class ContextBar:
 class SymbolEngine:
     """All timeframes of one symbol: supplied series, derived series, and their latest context entries."""
 
-    def __init__(self, symbol: str, cfg: VPAConfig, calendar: SessionCalendar) -> None:
+    def __init__(self, symbol: str, cfg: VPAConfig, calendar: SessionCalendar,
+                 primary_timeframes: frozenset[str] | None = None) -> None:
         self.symbol = symbol
+        self.primary = primary_timeframes  # None: every timeframe makes examples
         self.cfg = cfg
         self.calendar = calendar
         self.series: dict[str, Series] = {}
@@ -96,8 +105,9 @@ class SymbolEngine:
         self.aggregators: dict[str, list[PeriodAggregator]] = {}
         #: (timeframe, derived) -> that series' newest bar: its context entry and what the evidence reads of it
         self.context: dict[tuple[str, bool], ContextBar] = {}
-        #: timeframe -> its _context_for result, dropped whenever an entry of another timeframe changes
-        self.context_views: dict[str, dict[str, dict[str, Any]]] = {}
+        #: timeframe -> its _context_for result (entries and the bars they show), dropped whenever an entry of
+        #: another timeframe changes
+        self.context_views: dict[str, tuple[dict[str, dict[str, Any]], dict[str, ContextBar]]] = {}
         self.context_min_bars = _context_min_bars(cfg)
         self.max_lookback = cfg.max_lookback
         self.derive = dict(cfg.derive_timeframes)
@@ -112,7 +122,7 @@ class SymbolEngine:
         s = self.series.get(tf)
         if s is None:
             s = self.series[tf] = self._new_series(tf)
-            self.aggregators[tf] = [PeriodAggregator(htf, self.calendar) for htf in self.derive.get(tf, ())]
+            self.aggregators[tf] = self._aggregators_for(tf)
         last = s.last_close_time
         if last is not None and bar.close_time <= last:
             raise OutOfOrderBarError(bar, last)
@@ -134,9 +144,18 @@ class SymbolEngine:
                 self._analyse(hs)
                 self._update_context(hs, derived=True)
         self._update_context(s, derived=False)
-        if s.count < self.cfg.warmup_bars:
+        if s.count < self.cfg.warmup_bars or (self.primary is not None and tf not in self.primary):
             return None
         return self._example(s, analysis, decimals)
+
+    def _aggregators_for(self, timeframe: str) -> list[PeriodAggregator]:
+        """Higher timeframes derived from a new series: from a primary timeframe only (a context series is not
+        the stream the examples describe), and each derived timeframe from one series only, the first to ask
+        (two would interleave their bars in one derived series)."""
+        if self.primary is not None and timeframe not in self.primary:
+            return []
+        claimed = {agg.timeframe for aggs in self.aggregators.values() for agg in aggs}
+        return [PeriodAggregator(htf, self.calendar) for htf in self.derive.get(timeframe, ()) if htf not in claimed]
 
     def _analyse(self, s: Series) -> tuple[Analysis, int]:
         """The newest bar's analysis (kept in the series for later bars) and its price decimals."""
@@ -159,11 +178,14 @@ class SymbolEngine:
             return
         a = s.analyses[-1]
         assert a is not None
+        # rendered when another timeframe's example first reads it
+        self.context[key] = self._context_bar(s, len(s) - 1, a)
+
+    def _context_bar(self, s: Series, pos: int, a: Analysis) -> ContextBar:
         top = None
         if a.patterns:
             top = max(a.patterns, key=lambda name: (self.cfg.weight(CATALOGUE[name].family), name))
-        # rendered when another timeframe's example first reads it
-        self.context[key] = ContextBar(s.iso[-1], s.ct[-1], s.ot[-1], a, top, s.l[-1], s.h[-1])
+        return ContextBar(s.iso[pos], s.ct[pos], s.ot[pos], a, top, s.l[pos], s.h[pos])
 
     def _context_entry(self, bar: ContextBar, derived: bool) -> dict[str, Any]:
         a = bar.analysis
@@ -176,22 +198,50 @@ class SymbolEngine:
             "derived": derived,
         }
 
-    def _context_for(self, timeframe: str) -> dict[str, dict[str, Any]]:
-        """Latest entry of every other timeframe, a supplied series winning over a derived one; by duration."""
-        view = self.context_views.get(timeframe)
-        if view is None:
-            view = self.context_views[timeframe] = self._build_context(timeframe)
-        return dict(view)  # each record gets its own map
+    def _context_for(self, timeframe: str) -> tuple[dict[str, dict[str, Any]], dict[str, ContextBar]]:
+        """The entry of every other timeframe as of t, the close of ``timeframe``'s newest bar, by duration; and
+        the bar each entry shows."""
+        cached = self.context_views.get(timeframe)
+        if cached is None:
+            view, bars, closed_by_t = self._build_context(timeframe, self.series[timeframe].ct[-1])
+            cached = (view, bars)
+            if closed_by_t:  # an entry that had to fall back may be the newest one at a later t: not cached
+                self.context_views[timeframe] = cached
+        return dict(cached[0]), cached[1]  # each record gets its own map
 
-    def _build_context(self, timeframe: str) -> dict[str, dict[str, Any]]:
-        entries: dict[str, dict[str, Any]] = {}
+    def _build_context(self, timeframe: str, t: int
+                       ) -> tuple[dict[str, dict[str, Any]], dict[str, ContextBar], bool]:
+        """Per other timeframe, its newest bar closed at or before t; of a supplied and a derived series of one
+        timeframe the one with the later bar, the supplied one on a tie. Returns the entries, the bars they show
+        (which the evidence reads), and whether no entry had to fall back from a bar after t (the replay order
+        makes that the rule)."""
+        best: dict[str, tuple[ContextBar, bool]] = {}
+        closed_by_t = True
         for (tf, derived), bar in self.context.items():
             if tf == timeframe:
                 continue
-            if tf in entries and derived:
-                continue
-            entries[tf] = self._context_entry(bar, derived)
-        return {tf: entries[tf] for tf in sorted(entries, key=lambda k: TIMEFRAME_SECONDS[k])}
+            if bar.close_time > t:
+                closed_by_t = False
+                found = self._closed_by(tf, derived, t)
+                if found is None:
+                    continue
+                bar = found
+            held = best.get(tf)
+            if held is None or (bar.close_time, not derived) > (held[0].close_time, not held[1]):
+                best[tf] = (bar, derived)
+        order = sorted(best, key=lambda k: TIMEFRAME_SECONDS[k])
+        view = {tf: self._context_entry(best[tf][0], best[tf][1]) for tf in order}
+        return view, {tf: best[tf][0] for tf in order}, closed_by_t
+
+    def _closed_by(self, timeframe: str, derived: bool, t: int) -> ContextBar | None:
+        """The newest bar of a series closed at or before t that still has its analysis and enough bars before
+        it to be context; None when the series keeps none (the entry is then left out)."""
+        s = (self.derived if derived else self.series)[timeframe]
+        for pos in range(len(s) - 1, max(-1, len(s) - 1 - s.keep_analyses), -1):
+            a = s.analyses[pos]
+            if s.ct[pos] <= t and a is not None and pos + 1 >= self.context_min_bars:
+                return self._context_bar(s, pos, a)
+        return None
 
     def _example(self, s: Series, a: Analysis, decimals: int) -> Example:
         s.set_decimals(decimals)
@@ -199,8 +249,8 @@ class SymbolEngine:
         close_time = s.ct[t]
         ts = s.iso[t]
         example_id = f"{self.symbol}|{s.timeframe}|{ts}"
-        mtf = self._context_for(s.timeframe)
-        signal = self._signal(s, a, decimals, mtf)
+        mtf, shown = self._context_for(s.timeframe)
+        signal = self._signal(s, a, decimals, mtf, shown)
         record_input = self._input(s, a, signal, ts, decimals, mtf)
         output_signal = {"type": signal.type, "strength": signal.strength, "reason": signal.reason}
         record = {
@@ -212,7 +262,8 @@ class SymbolEngine:
         }
         return Example(example_id, self.symbol, s.timeframe, close_time, record)
 
-    def _signal(self, s: Series, a: Analysis, decimals: int, mtf: dict[str, dict[str, Any]]) -> Signal:
+    def _signal(self, s: Series, a: Analysis, decimals: int, mtf: dict[str, dict[str, Any]],
+                shown: dict[str, ContextBar]) -> Signal:
         """The §5 signal from the evidence window t-5 .. t and the nearest higher timeframe."""
         cfg = self.cfg
         t = len(s) - 1
@@ -231,7 +282,7 @@ class SymbolEngine:
         if higher:
             tf = higher[0]
             entry = mtf[tf]
-            bar = self.context.get((tf, bool(entry["derived"])))
+            bar = shown.get(tf)
             if bar is not None:
                 i = t
                 while i >= 0 and s.ct[i] > bar.close_time:
@@ -340,11 +391,18 @@ class SymbolEngine:
 class Engine:
     """Routes each closed bar to its symbol's engine. ``update(bar)`` is the whole public surface."""
 
-    def __init__(self, cfg: VPAConfig | None = None) -> None:
+    def __init__(self, cfg: VPAConfig | None = None, primary_timeframes: Iterable[str] | None = None) -> None:
+        """``primary_timeframes``: the timeframes whose bars make examples, every other one being context only
+        (None: every timeframe makes examples)."""
         self.cfg = cfg or VPAConfig()
         self.calendar = SessionCalendar(self.cfg.session_tz, self.cfg.session_close, self.cfg.session_weekdays)
         self.symbols: dict[str, SymbolEngine] = {}
         self.config_hash = self.cfg.config_hash
+        self.primary_timeframes = frozenset(primary_timeframes) if primary_timeframes is not None else None
+
+    def makes_examples(self, timeframe: str) -> bool:
+        """Whether bars of ``timeframe`` make examples (after the warm-up) rather than context only."""
+        return self.primary_timeframes is None or timeframe in self.primary_timeframes
 
     def update(self, bar: Bar) -> Example | None:
         """The example for ``bar`` at its close, or None while its series warms up.
@@ -353,7 +411,7 @@ class Engine:
         """
         sym = self.symbols.get(bar.symbol)
         if sym is None:
-            sym = self.symbols[bar.symbol] = SymbolEngine(bar.symbol, self.cfg, self.calendar)
+            sym = self.symbols[bar.symbol] = SymbolEngine(bar.symbol, self.cfg, self.calendar, self.primary_timeframes)
         return sym.update(bar)
 
 

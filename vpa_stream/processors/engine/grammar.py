@@ -45,6 +45,24 @@ for _tf, (_chart, _noun, _plural) in lx.TIMEFRAMES.items():
     _AGO_POS.update({f"this {_noun}'s": 0, f"the previous {_noun}'s": 1})
 
 
+_WHEN: dict[str, int] = {"today": 0, "yesterday": 1}
+for _tf, (_chart, _noun, _plural) in lx.TIMEFRAMES.items():
+    _WHEN.update({f"on this {_noun}": 0, f"on the previous {_noun}": 1})
+    _WHEN.update({f"{lx.number_word(k)} {_plural} ago": k for k in range(2, 13)})
+
+
+def when_words(bars_ago: int, timeframe: str, pick: int = 0) -> str:
+    """An adverbial bar reference: "today", "on the previous bar", "three sessions ago"."""
+    noun, plural = lx.bar_noun(timeframe), lx.bar_noun(timeframe, 2)
+    if bars_ago == 0:
+        options = [f"on this {noun}"] + (["today"] if timeframe == "1d" else [])
+    elif bars_ago == 1:
+        options = [f"on the previous {noun}"] + (["yesterday"] if timeframe == "1d" else [])
+    else:
+        options = [f"{lx.number_word(bars_ago)} {plural} ago"]
+    return options[pick % len(options)]
+
+
 def ago_possessive(bars_ago: int, timeframe: str, pick: int = 0) -> str:
     """A possessive bar reference for this bar or the one before: "today's", "the previous session's"."""
     noun = lx.bar_noun(timeframe)
@@ -109,6 +127,7 @@ SLOT_TYPES: dict[str, SlotType] = {
     "count": SlotType(f"(?:{_NUMBER_WORD})", lambda text: lx.number_of(text) or 0),
     "ago": SlotType(_alternation(list(_AGO)), lambda text: _AGO[text]),
     "ago_pos": SlotType(_alternation(list(_AGO_POS)), lambda text: _AGO_POS[text]),
+    "when": SlotType(_alternation(list(_WHEN)), lambda text: _WHEN[text]),
     "pattern": SlotType(_ONE_PATTERN, lambda text: _PATTERN_CODE.get(text, "?")),
     "bare": SlotType(_alternation(list(lx.PATTERN_BARE.values())), lambda text: _PATTERN_CODE.get(text, "?")),
     "patterns": SlotType(f"{_ONE_PATTERN}(?:, {_ONE_PATTERN})*(?: and {_ONE_PATTERN})?", _pattern_list),
@@ -133,6 +152,8 @@ def render_value(kind: str, value: Value, pick: int, timeframe: str) -> str:
         return ago_words(int(value), timeframe, pick)  # type: ignore[arg-type]
     if kind == "ago_pos":
         return ago_possessive(int(value), timeframe, pick)  # type: ignore[arg-type]
+    if kind == "when":
+        return when_words(int(value), timeframe, pick)  # type: ignore[arg-type]
     if kind == "pattern":
         return lx.PATTERN_PHRASE[str(value)]
     if kind == "bare":
@@ -318,6 +339,8 @@ def _slot_phrases(kind: str) -> list[str]:
         return list(_AGO)
     if kind == "ago_pos":
         return list(_AGO_POS)
+    if kind == "when":
+        return list(_WHEN)
     if kind in ("pattern", "patterns"):
         return list(lx.PATTERN_PHRASE.values())
     if kind == "bare":
@@ -336,7 +359,7 @@ def sentences(paragraph: str) -> list[str]:
 
 def _mask_pattern() -> re.Pattern[str]:
     phrases: set[str] = set()
-    for kind in ("ago", "ago_pos", "pattern", "bare", "gloss", "chart", *lx.WORDS):
+    for kind in ("ago", "ago_pos", "when", "pattern", "bare", "gloss", "chart", *lx.WORDS):
         phrases |= set(_slot_phrases(kind))
     phrases |= {f"{w} {noun}" for w in lx.NUMBER_WORDS for noun in ("touch", "touches")}
     phrases |= {w for w in lx.NUMBER_WORDS}

@@ -1,9 +1,11 @@
 """The Source template: a subclass yields raw frames, the base turns them into validated, time-stamped bars.
 
-Time normalisation (DOMAIN §1): intraday rows are labelled by their start and close at start + interval;
-daily rows close at the session close of their date (weekly: the week's last session day; monthly: the
-month's last weekday). Naive timestamps are read in the session time zone. Within one series the rows are
-sorted by close time (a file's row order is not event order) and a repeated close time is a dead letter.
+Time normalisation (DOMAIN §1): intraday rows are labelled by their start and close at start + interval,
+capped at the session close when the bar straddles it (the 15:30 hourly bar of a US equity closes at 16:00;
+a ``24h`` session, FX or crypto, is never capped); daily rows close at the session close of their date
+(weekly: the week's last session day; monthly: the month's last weekday). Naive timestamps are read in the
+session time zone. Within one series the rows are sorted by close time (a file's row order is not event
+order) and a repeated close time is a dead letter.
 """
 
 from __future__ import annotations
@@ -32,13 +34,26 @@ class SourceError(Exception):
     """A source that cannot be read at all (missing file, missing columns): one clear line for the CLI."""
 
 
+#: session kinds: an exchange session caps intraday bars at its close; a 24h instrument's bars are never capped
+SESSION_HOURS = ("exchange", "24h")
+
+
 @dataclass(frozen=True, slots=True)
 class Session:
-    """The exchange session used to time bars whose rows carry only a date."""
+    """The exchange session: it times bars whose rows carry only a date, and ends intraday bars at its close.
+
+    ``hours`` is ``exchange`` or ``24h`` (an instrument that trades around the clock, FX or crypto: its
+    intraday bars are never capped; its date-only rows still close at ``close``).
+    """
 
     tz: str = "America/New_York"
     open: str = "09:30"
     close: str = "16:00"
+    hours: str = "exchange"
+
+    def __post_init__(self) -> None:
+        if self.hours not in SESSION_HOURS:
+            raise ValueError(f"session hours {self.hours!r}: use one of {', '.join(SESSION_HOURS)}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +63,7 @@ class RawSeries:
     Optional columns: ``adj_close`` (split detection), ``split`` (the split ratio effective at that row), and
     from file readers ``_row`` (the row's line or row number in ``origin``), ``_fault`` (why the row cannot be a
     bar, found while reading it) and ``_payload`` (the row as written, for its dead letter).
+    ``timeframe_origin`` says how the timeframe was found (a key of ``producers.sources.timeframes.ORIGINS``).
     """
 
     symbol: str
@@ -56,11 +72,27 @@ class RawSeries:
     volume_kind: str = "shares"
     file: str = ""  # the file the rows came from, named in dead letters
     row_word: str = "row"  # "line" for text files (a line number), "row" for Parquet
+    timeframe_origin: str = "given"
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """One series of a source: where it came from, its timeframe, how that was found, and whether it is used."""
+
+    where: str
+    symbol: str
+    timeframe: str
+    origin: str  # a key of timeframes.ORIGINS
+    used: bool = True  # False: a timeframe the run did not ask for, left out
 
 
 @dataclass
 class SourceOptions:
-    timeframe: str = "1d"
+    """What to read. ``timeframe``: the timeframe of rows without a timeframe column (None: detected from the
+    stamps, files only); ``timeframes``: the timeframes to keep (empty: every one)."""
+
+    timeframe: str | None = "1d"
+    timeframes: tuple[str, ...] = ()
     symbols: tuple[str, ...] = ()
     start: str | None = None
     end: str | None = None
@@ -78,6 +110,10 @@ class Source(ABC):
 
     def __init__(self, options: SourceOptions | None = None) -> None:
         self.options = options or SourceOptions()
+        #: every series ``streams`` found, with its timeframe and how it was found (for the run summary)
+        self.resolved: list[Resolution] = []
+        #: what a ``given`` timeframe came from, when it was not the run's own choice ("suffix": csv:PATH#1h)
+        self.given_origin = "given"
 
     @abstractmethod
     def read(self) -> Iterator[RawSeries]:
@@ -90,8 +126,20 @@ class Source(ABC):
         for raw in self.read():
             if wanted and raw.symbol.upper() not in wanted:
                 continue
-            out.append(series_items(raw, self.options, self.name))
+            if self.keep(self.name, raw.symbol, raw.timeframe, raw.timeframe_origin):
+                out.append(series_items(raw, self.session_options(raw), self.name))
         return out
+
+    def keep(self, where: str, symbol: str, timeframe: str, origin: str) -> bool:
+        """Record a series found and say whether the run uses it (its timeframe is one asked for)."""
+        used = not self.options.timeframes or timeframe in self.options.timeframes
+        self.resolved.append(Resolution(where, symbol, timeframe, self.given_origin if origin == "given" else origin,
+                                        used))
+        return used
+
+    def session_options(self, raw: RawSeries) -> SourceOptions:
+        """The options a series' rows are timed with (a hook: a source that knows a symbol trades 24h says so)."""
+        return self.options
 
 
 def series_items(raw: RawSeries, options: SourceOptions, source_name: str) -> Iterator[Item]:
@@ -211,8 +259,10 @@ def bar_times(index: pd.DatetimeIndex, timeframe: str, session: Session) -> tupl
         if index.tz is None:
             index = index.tz_localize(session.tz, ambiguous="NaT", nonexistent="NaT")
         starts = index.tz_convert("UTC")
-        step = pd.Timedelta(seconds=timeframe_seconds(timeframe))
-        return _ms(starts), _ms(starts + step)
+        ends = starts + pd.Timedelta(seconds=timeframe_seconds(timeframe))
+        if session.hours != "24h":
+            ends = _capped_at_session_close(starts, ends, session)
+        return _ms(starts), _ms(ends)
     # date-labelled bars: the session date is the row's local date
     local = index.tz_convert(session.tz) if index.tz is not None else index
     days = pd.DatetimeIndex(local.normalize().tz_localize(None) if local.tz is not None else local.normalize())
@@ -231,6 +281,18 @@ def bar_times(index: pd.DatetimeIndex, timeframe: str, session: Session) -> tupl
     closes = (last_day + pd.Timedelta(hours=c_h, minutes=c_m)).tz_localize(
         session.tz, ambiguous="NaT", nonexistent="NaT")
     return _ms(opens.tz_convert("UTC")), _ms(closes.tz_convert("UTC"))
+
+
+def _capped_at_session_close(starts: pd.DatetimeIndex, ends: pd.DatetimeIndex, session: Session) -> pd.DatetimeIndex:
+    """A bar that starts before its day's session close and would end after it ends at the close: no trade
+    happens after the close, and the daily bar closing then must see it (DOMAIN §1). The close is local wall
+    time, so it moves in UTC with daylight saving."""
+    c_h, c_m = (int(x) for x in session.close.split(":"))
+    local_days = starts.tz_convert(session.tz).tz_localize(None).normalize()
+    closes = (local_days + pd.Timedelta(hours=c_h, minutes=c_m)).tz_localize(
+        session.tz, ambiguous="NaT", nonexistent="NaT").tz_convert("UTC")
+    straddles = np.asarray((starts < closes) & (closes < ends))
+    return ends.where(~straddles, closes) if straddles.any() else ends
 
 
 def _ms(index: pd.DatetimeIndex) -> np.ndarray:

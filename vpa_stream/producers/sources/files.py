@@ -4,6 +4,9 @@ What a file is comes from the file itself: Parquet by its magic bytes, text (com
 whichever prefix named it. Its layout (header, delimiter, time column and format, yfinance shapes) is found
 once per file (``textfile``, ``table``, ``times``); a file that cannot be read as bars fails with one line
 naming what was found, and a row that cannot be a bar becomes a dead letter naming its line.
+
+Each file's timeframe comes from a ``timeframe`` column, else the options (a ``#1h`` suffix on the spec), else
+its stamps (``producers.sources.timeframes``).
 """
 
 from __future__ import annotations
@@ -37,7 +40,9 @@ from vpa_stream.producers.sources.table import (
     wide_plans,
 )
 from vpa_stream.producers.sources.textfile import TextTable, file_kind
+from vpa_stream.producers.sources.timeframes import DETECT_ROWS, detect_timeframe
 from vpa_stream.producers.sources.times import TimeFormat, detect_time_format, parse_times, unit_name
+from vpa_stream.schemas.models import UnknownTimeframeError, normalise_timeframe
 
 __all__ = ["FileSource", "frame_series", "parse_times"]
 
@@ -56,7 +61,8 @@ SUFFIXES = {
 class FileSource(Source):
     """Bar files: a time column, open/high/low/close/volume, an optional symbol column (see README "Your own data").
 
-    Files without a symbol column take ``--symbol``, else the file's stem (``AAPL.csv`` -> AAPL).
+    Files without a symbol column take ``--symbol``, else the file's stem less a timeframe label
+    (``AAPL.csv``, ``AAPL_1h.csv`` -> AAPL).
     """
 
     def __init__(self, path: str | Path, fmt: str, options: SourceOptions | None = None) -> None:
@@ -100,12 +106,16 @@ class FileSource(Source):
         out: list[Iterator[Item]] = []
         for path in self.files():
             table = self.table(path)
+            where = f"{self.fmt}:{path.name}"
             if table.streamable():
                 if not wanted or table.symbol.upper() in wanted:
-                    out.append(table.stream(self.name))
+                    timeframe, origin = table.timeframe()
+                    if self.keep(where, table.symbol, timeframe, origin):
+                        out.append(table.stream(self.name, timeframe))
                 continue
             for raw in table.series():
-                if not wanted or raw.symbol.upper() in wanted:
+                if (not wanted or raw.symbol.upper() in wanted) and self.keep(where, raw.symbol, raw.timeframe,
+                                                                              raw.timeframe_origin):
                     out.append(series_items(raw, self.options, self.name))
         return out
 
@@ -129,6 +139,7 @@ class TableFile:
         self.plans: list[ColumnPlan] = []
         self._format: TimeFormat | None = None
         self._streamable: bool | None = None
+        self._first_times: pd.Series | None = None  # the first DETECT_ROWS stamps, to detect the timeframe on
 
     @property
     def symbol(self) -> str:
@@ -159,8 +170,18 @@ class TableFile:
             if fmt.kind == "epoch" and times.notna().any():
                 _check_epoch_years(times, fmt, self.where, self.options.time_unit)
             self._streamable = (not self.wide and plan.symbol_column is None and not plan.yfinance
+                                and plan.timeframe_column is None
                                 and bool(times.notna().all()) and times.is_monotonic_increasing)
+            self._first_times = times.iloc[:DETECT_ROWS]
         return self._format
+
+    def timeframe(self) -> tuple[str, str]:
+        """(timeframe, origin) of a streamable file: the options', else detected from its first stamps."""
+        if self.options.timeframe is not None:
+            return self.options.timeframe, "given"
+        self.time_format()
+        assert self._first_times is not None
+        return detect_timeframe(self._first_times, self.where), "detected"
 
     def streamable(self) -> bool:
         """One symbol, no symbol column, not a yfinance export (its splits restate the rows before them), and
@@ -181,9 +202,9 @@ class TableFile:
         return normalise(cells, plan, self.time_format(), self.where, rows, nfields, faults, self.decimal_comma,
                          self.width())
 
-    def stream(self, source_name: str) -> Iterator[Item]:
+    def stream(self, source_name: str, timeframe: str) -> Iterator[Item]:
         plan = self.plans[0]
-        reader = SeriesReader(self.symbol, self.options.timeframe, plan.volume_kind, self.options, source_name,
+        reader = SeriesReader(self.symbol, timeframe, plan.volume_kind, self.options, source_name,
                               file=self.where, row_word=self.row_word)
         for cells, rows, nfields, faults in self.cell_chunks(CHUNK_ROWS):
             yield from reader.items(self._normalised(cells, plan, rows, nfields, faults))
@@ -303,13 +324,27 @@ def split_series(frame: pd.DataFrame, plan: ColumnPlan, where: str, options: Sou
     kind = volume_kind or plan.volume_kind
     if plan.yfinance and not frame.empty:
         frame = _yfinance_prices(frame, plan, where, options)
-    if "symbol" in frame.columns:
-        for symbol, part in frame.groupby("symbol", sort=True):
-            yield RawSeries(str(symbol), options.timeframe, part.drop(columns=["symbol"]), kind, file=where,
-                            row_word=row_word)
-    else:
-        yield RawSeries(options.symbol if plan.symbol is None and options.symbol else default_symbol,
-                        options.timeframe, frame, kind, file=where, row_word=row_word)
+    fallback = options.symbol if plan.symbol is None and options.symbol else default_symbol
+    keys = [k for k in ("symbol", "timeframe") if k in frame.columns]
+    if not keys:
+        yield _series(fallback, None, frame, kind, options, where, row_word)
+        return
+    for values, part in frame.groupby(keys, sort=True):
+        by = dict(zip(keys, values, strict=True))
+        yield _series(str(by.get("symbol", fallback)), by.get("timeframe"), part.drop(columns=keys), kind, options,
+                      where, row_word)
+
+
+def _series(symbol: str, column_timeframe: object, frame: pd.DataFrame, kind: str, options: SourceOptions,
+            where: str, row_word: str) -> RawSeries:
+    """A series whose timeframe is its timeframe column's, else the options', else detected from its stamps."""
+    if column_timeframe is not None:
+        return RawSeries(symbol, str(column_timeframe), frame, kind, file=where, row_word=row_word,
+                         timeframe_origin="column")
+    if options.timeframe is not None:
+        return RawSeries(symbol, options.timeframe, frame, kind, file=where, row_word=row_word)
+    detected = detect_timeframe(frame.index, f"{where} {symbol}")
+    return RawSeries(symbol, detected, frame, kind, file=where, row_word=row_word, timeframe_origin="detected")
 
 
 def _yfinance_prices(frame: pd.DataFrame, plan: ColumnPlan, where: str, options: SourceOptions) -> pd.DataFrame:
@@ -370,8 +405,18 @@ def frame_series(frame: pd.DataFrame, where: str, options: SourceOptions, defaul
 
 
 def _stem(path: Path) -> str:
+    """The symbol a file's name gives: its stem less a trailing timeframe label (``AAPL_1h`` -> AAPL)."""
     name = path.name
+    stem = path.stem
     for suffix in sorted({*SUFFIXES["csv"], *SUFFIXES["parquet"]}, key=len, reverse=True):
         if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return path.stem
+            stem = name[: -len(suffix)]
+            break
+    head, sep, label = max(stem.rpartition("_"), stem.rpartition("-"), key=lambda parts: len(parts[0]))
+    if sep and head and label[:1].isdigit():
+        try:
+            normalise_timeframe(label)
+            return head
+        except UnknownTimeframeError:
+            pass
+    return stem

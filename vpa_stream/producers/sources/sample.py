@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -34,4 +35,4 @@ class SampleSource(Source):
     def read(self) -> Iterator[RawSeries]:
         frame = pd.read_csv(sample_path())
         frame = frame[frame["Ticker"].isin(SAMPLE_SYMBOLS)]
-        yield from frame_series(frame, "sample", self.options, default_symbol="SAMPLE")
+        yield from frame_series(frame, "sample", replace(self.options, timeframe="1d"), default_symbol="SAMPLE")

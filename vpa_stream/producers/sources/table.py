@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from vpa_stream.producers.sources.base import SourceError
+from vpa_stream.producers.sources.timeframes import column_timeframes
 from vpa_stream.producers.sources.times import TimeFormat, detect_time_format, parse_times, time_fault
 from vpa_stream.producers.validate import payload_text
 
@@ -34,6 +35,7 @@ FIELD_NAMES: dict[str, str] = {
     **{n: "split" for n in ("stock_splits", "splits", "split_ratio", "split", "split_coefficient",
                             "split_factor")},
     **{n: "symbol" for n in ("symbol", "ticker", "sym", "instrument", "code")},
+    **{n: "timeframe" for n in ("timeframe", "interval")},
 }
 #: time columns, in order of preference
 TIME_NAMES = ("timestamp", "datetime", "date_time", "date", "time", "open_time", "opentime", "gmt_time",
@@ -60,11 +62,12 @@ class ColumnPlan:
     volume_kind: str = "shares"
     yfinance: bool = False  # prices split-adjusted by Yahoo: restate them as traded from the split column
     columns: tuple[str, ...] = field(default=())  # the header as found, for messages
+    timeframe_column: Hashable | None = None  # each row's timeframe (producers.sources.timeframes)
 
     @property
     def needed(self) -> list[Hashable]:
         keys = [self.time, *([self.clock] if self.clock is not None else []), *self.fields.values()]
-        return keys + ([self.symbol_column] if self.symbol_column is not None else [])
+        return keys + [c for c in (self.symbol_column, self.timeframe_column) if c is not None]
 
 
 def plan_columns(columns: Sequence[Hashable], where: str, symbol: str | None = None,
@@ -102,8 +105,9 @@ def plan_columns(columns: Sequence[Hashable], where: str, symbol: str | None = N
     symbol_column = fields.pop("symbol", None)
     if symbol is not None:
         symbol_column = None
+    timeframe_column = fields.pop("timeframe", None)
     yfinance = yfinance or any(n in names.values() for n in YFINANCE_ACTIONS)
-    return ColumnPlan(time_key, fields, clock, symbol_column, symbol, volume_kind, yfinance, found)
+    return ColumnPlan(time_key, fields, clock, symbol_column, symbol, volume_kind, yfinance, found, timeframe_column)
 
 
 def _listing(found: Sequence[str], limit: int = 12) -> str:
@@ -198,6 +202,8 @@ def normalise(frame: pd.DataFrame, plan: ColumnPlan, fmt: TimeFormat, where: str
     if plan.symbol_column is not None:
         symbols = frame[plan.symbol_column].astype("string").str.strip()
         result["symbol"] = symbols.fillna("").to_numpy(dtype=object)
+    if plan.timeframe_column is not None:
+        result["timeframe"] = column_timeframes(frame[plan.timeframe_column]).to_numpy(dtype=object)
     result["_row"] = rows if rows is not None else np.arange(1, n + 1)
     fault_text = np.full(n, None, dtype=object)
     payloads = np.full(n, None, dtype=object)

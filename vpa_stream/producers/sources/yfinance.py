@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 #: yfinance interval names for our timeframes
 YF_INTERVALS = {"1m": "1m", "2m": "2m", "5m": "5m", "15m": "15m", "30m": "30m", "1h": "60m", "90m": "90m",
                 "1d": "1d", "1wk": "1wk", "1mo": "1mo"}
+#: how far back yfinance serves each intraday interval (days); a warm-up span is capped to it
+PROVIDER_HISTORY_DAYS = {"1m": 7, "2m": 59, "5m": 59, "15m": 59, "30m": 59, "90m": 59, "1h": 729}
 FX_SUFFIXES = ("=X",)
 CRYPTO_SUFFIXES = ("-USD", "-EUR", "-BTC")
 
@@ -72,7 +75,11 @@ def _series(symbol: str, part: pd.DataFrame, timeframe: str) -> RawSeries:
 
 
 class YFinanceSource(Source):
-    """``--source yfinance``: symbols with start/end or period, at the given interval."""
+    """``--source yfinance``: symbols with start/end or period, at the given interval.
+
+    FX and crypto symbols (``EURUSD=X``, ``BTC-USD``) trade around the clock: their intraday bars are never
+    capped at the session close, whatever session the options name.
+    """
 
     name = "yfinance"
 
@@ -82,12 +89,18 @@ class YFinanceSource(Source):
         super().__init__(options)
         if not options.symbols:
             raise SourceError("the yfinance source needs --symbols")
-        if options.timeframe not in YF_INTERVALS:
+        if options.timeframe is None or options.timeframe not in YF_INTERVALS:
             raise SourceError(f"yfinance has no {options.timeframe} interval")
+        self.timeframe: str = options.timeframe
         self.period = period
         self.timeout = timeout
         self._download = download
         self._now_ms = now_ms or (lambda: time.time_ns() // 1_000_000)
+
+    def session_options(self, raw: RawSeries) -> SourceOptions:
+        if raw.volume_kind == "tick" and self.options.session.hours != "24h":
+            return replace(self.options, session=replace(self.options.session, hours="24h"))
+        return self.options
 
     def streams(self) -> list[Iterator[Item]]:
         """As the base, minus the bar still forming: Yahoo returns today's partial bar, which has not closed."""
@@ -101,7 +114,7 @@ class YFinanceSource(Source):
 
             download = yfinance.download
         kwargs: dict[str, Any] = {
-            "tickers": list(self.options.symbols), "interval": YF_INTERVALS[self.options.timeframe],
+            "tickers": list(self.options.symbols), "interval": YF_INTERVALS[self.timeframe],
             "auto_adjust": False, "actions": True, "group_by": "column", "progress": False,
             "threads": False, "timeout": self.timeout, "multi_level_index": True,
         }
@@ -117,5 +130,8 @@ class YFinanceSource(Source):
     def read(self) -> Iterator[RawSeries]:
         frame = self.fetch()
         if frame is None or frame.empty:
-            raise SourceError(f"yfinance returned no rows for {', '.join(self.options.symbols)}")
-        yield from normalise_download(frame, list(self.options.symbols), self.options.timeframe)
+            days = PROVIDER_HISTORY_DAYS.get(self.timeframe)
+            limit = f" (Yahoo serves {self.timeframe} bars of the last {days} days only)" if days else ""
+            raise SourceError(f"yfinance returned no {self.timeframe} rows for {', '.join(self.options.symbols)}"
+                              f"{limit}")
+        yield from normalise_download(frame, list(self.options.symbols), self.timeframe)
