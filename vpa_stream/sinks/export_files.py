@@ -209,9 +209,9 @@ def _write_format(out_dir: Path, fmt: ExportFormat, plan: SplitPlan, rows: list[
     written.tokens_after[fmt.name]["train_p99"] = percentiles(tokens.get("train", []))["p99"]
     written.tokens_after[fmt.name]["train_longer"] = sum(
         n > sequence_length(written.tokens_after[fmt.name]["train_p99"]) for n in tokens.get("train", []))
-    info = fmt.trainer_config({s: f"{s}{fmt.file_extension}" for s in SPLITS if tokens.get(s)})
-    if info is not None:
-        write_atomic(target / fmt.trainer_config_name, [json.dumps(info, indent=2, sort_keys=True).encode()])
+    registry = fmt.trainer_config({s: f"{s}{fmt.file_extension}" for s in SPLITS if tokens.get(s)})
+    if registry is not None:
+        write_atomic(target / fmt.trainer_config_name, [json.dumps(registry, indent=2, sort_keys=True).encode()])
 
 
 def _write_recipes(out_dir: Path, written: WrittenExport) -> None:
