@@ -115,7 +115,9 @@ def render_card(plan: SplitPlan, formats: list[str], examples: list[dict[str, An
         "time); higher-timeframe context uses only fully closed higher-timeframe bars; swing pivots are used only "
         "after their confirmation bars; prices are as traded, with splits applied point in time.",
         f"- Prompt style: `{prompt_style}` ("
-        + ("a compact readable summary of the input" if prompt_style == "text" else "compact JSON of the input")
+        + {"text": "a readable summary of the input with aligned tables",
+           "compact": "the same facts as the text style in fewer tokens: bars labelled t-k, codes in lower case",
+           }.get(prompt_style, "compact JSON of the input")
         + "). Completion: the explanation, first line `Signal: TYPE (STRENGTH)`.",
     ]
     if extra.get("engine_config_hash") and hashes and extra["engine_config_hash"] not in hashes:
