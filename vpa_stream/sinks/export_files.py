@@ -33,7 +33,7 @@ from vpa_stream.sinks.fit import Fit, fit_examples, token_stats
 from vpa_stream.sinks.formats import ExportFormat, metadata_of
 from vpa_stream.sinks.prompts import FULL, checkable, price_decimals_of, render_prompt
 from vpa_stream.sinks.recipes import NEEDS, RECIPES, RecipeInputs, sequence_length
-from vpa_stream.sinks.tokens import TokenCounter, percentiles, resolve_tokenizer, row_tokens
+from vpa_stream.sinks.tokens import TokenCounter, percentiles, resolve_tokenizer, sequence_tokens
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +161,7 @@ def _render(fmt: ExportFormat, rows: list[_Row], max_tokens: int | None, counter
                 faults[key] = reject(r.shown, price_decimals_of(r.example))
             fault = faults[key]
             row["rejected"] = fault.text if fault is not None else ""
-            n = row_tokens(counter, fmt.turns(row))
+            n = sequence_tokens(counter, fmt.sequences(row))
             if fault is None or (max_tokens is not None and n > max_tokens):
                 if r.copy == 0:
                     excluded.append({"id": key, "format": "dpo", "reason": "no_fault" if fault is None else "too_long",
@@ -188,7 +188,7 @@ def _write_format(out_dir: Path, fmt: ExportFormat, plan: SplitPlan, rows: list[
         for r, row, info in zip(rows, provider, extra, strict=True):
             if r.split != split or row is None:
                 continue
-            n = row_tokens(counter, fmt.turns(row))
+            n = sequence_tokens(counter, fmt.sequences(row))
             tokens.setdefault(split, []).append(n)
             lines.append(orjson.dumps(row))
             sidecar.append(orjson.dumps({"split": split, **metadata_of(r.example), "copy": r.copy,

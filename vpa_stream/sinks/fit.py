@@ -22,7 +22,7 @@ from typing import Any
 
 from vpa_stream.sinks.formats import ExportFormat
 from vpa_stream.sinks.prompts import FULL, View, render_prompt, view_steps
-from vpa_stream.sinks.tokens import TokenCounter, percentiles, row_tokens
+from vpa_stream.sinks.tokens import TokenCounter, percentiles, sequence_tokens
 
 #: tokens a rejected answer may add over the chosen one (a changed number or class word)
 DPO_MARGIN = 8
@@ -49,7 +49,7 @@ def _fixed_tokens(counter: TokenCounter, formats: Iterable[ExportFormat], sample
     most = 0
     for fmt in formats:
         empty = fmt.render({**sample, "output": {**sample["output"], "explanation": ""}}, "")
-        most = max(most, row_tokens(counter, fmt.turns(empty)))
+        most = max(most, sequence_tokens(counter, fmt.sequences(empty)))
     return most
 
 
@@ -68,7 +68,8 @@ def fit_examples(examples: list[dict[str, Any]], formats: list[ExportFormat], st
     for e in examples:
         steps = view_steps(len(e["input"].get("recent_candles") or []))
         view = _fullest_fitting(counter, e, style, steps, fit.prompt_budget)
-        counts = {f.name: row_tokens(counter, f.turns(f.render(e, render_prompt(e, style, view)))) for f in formats}
+        prompt = render_prompt(e, style, view)
+        counts = {f.name: sequence_tokens(counter, f.sequences(f.render(e, prompt))) for f in formats}
         worst = max(counts.values())
         if worst > max_tokens:
             fit.excluded.append({"id": e["id"], "reason": "too_long_at_shortest_prompt" if view == steps[-1]
@@ -113,5 +114,5 @@ def token_stats(rows: Iterable[tuple[ExportFormat, dict[str, Any]]], counter: To
     """p50/p95/p99/max tokens per format over ``(format, row)`` pairs."""
     per: dict[str, list[int]] = {}
     for fmt, row in rows:
-        per.setdefault(fmt.name, []).append(row_tokens(counter, fmt.turns(row)))
+        per.setdefault(fmt.name, []).append(sequence_tokens(counter, fmt.sequences(row)))
     return {name: percentiles(values) for name, values in per.items()}

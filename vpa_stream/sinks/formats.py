@@ -45,6 +45,10 @@ class ExportFormat:
         """The texts of ``row`` a trainer tokenizes, one per turn (system, user, assistant)."""
         raise NotImplementedError
 
+    def sequences(self, row: dict[str, Any]) -> list[list[str]]:
+        """The token sequences a trainer builds from ``row``, each as its turns (one for supervised rows)."""
+        return [self.turns(row)]
+
     def trainer_config(self, files: dict[str, str]) -> dict[str, Any] | None:
         """The trainer registry entries for ``files`` (split -> file name), or None when the trainer needs none."""
         return None
@@ -175,8 +179,11 @@ class PreferencePairs(ExportFormat):
         return {"prompt": prompt_text(prompt), "chosen": completion_of(example), "rejected": ""}
 
     def turns(self, row: dict[str, Any]) -> list[str]:
-        longer = max(row["chosen"], row["rejected"], key=len)
-        return [row["prompt"], longer]
+        return [row["prompt"], row["chosen"]]
+
+    def sequences(self, row: dict[str, Any]) -> list[list[str]]:
+        """A DPO trainer tokenizes prompt + chosen and prompt + rejected as two sequences."""
+        return [[row["prompt"], row["chosen"]], [row["prompt"], row["rejected"]]]
 
 
 def metadata_of(example: dict[str, Any]) -> dict[str, Any]:

@@ -81,6 +81,11 @@ def row_tokens(counter: TokenCounter, turns: list[str]) -> int:
     return sum(counter.count(t) for t in turns) + TURN_OVERHEAD * len(turns) + REPLY_OVERHEAD
 
 
+def sequence_tokens(counter: TokenCounter, sequences: list[list[str]]) -> int:
+    """Tokens of the longest sequence a trainer builds from one row (a preference pair builds two)."""
+    return max(row_tokens(counter, turns) for turns in sequences)
+
+
 # -- the estimate ----------------------------------------------------------------------------------------------
 
 _PIECE = re.compile(r"[^\W\d_]+|\d{1,3}|[^\w\s]|_|\s+")
