@@ -74,7 +74,10 @@ def _budget(w: WrittenExport) -> list[str]:
             "close and spread range) down to the two bars before this one. Every claim of the completion stays "
             "checkable against the prompt.", "",
             f"Prompts by view: {views or 'none'}. {w.excluded:,} rows could not fit even at the shortest view and are "
-            "listed with their token counts in `excluded.jsonl`."]
+            "listed with their token counts in `excluded.jsonl`. Rows left out by signal type: "
+            + ", ".join(f"{kind} {lost:,} of {total:,}" for kind, (total, lost) in f.by_type.items()) + "."
+            + (f" **The budget changes the label distribution** ({', '.join(f.skewed())} left out; explanations of "
+               "BUY and SELL calls are the longest): a larger `--max-tokens` keeps it." if f.skewed() else "")]
 
 
 def _balance(w: WrittenExport) -> list[str]:

@@ -257,6 +257,9 @@ class ExportSummary:
         if w is not None and w.fit.max_tokens is not None:
             out.append(f"max tokens     {w.fit.max_tokens:,} ({w.tokenizer}): prompt budget {w.fit.prompt_budget:,}, "
                        f"{w.excluded:,} rows excluded (excluded.jsonl)")
+            if w.fit.skewed():
+                out.append(f"excluded       {', '.join(w.fit.skewed())} rows: the budget changes the label "
+                           "distribution (a larger --max-tokens keeps it)")
         if w is not None and w.balance is not None:
             out.append(f"balance        {w.balance.mode} (cap {w.balance.cap:,}"
                        + (f", floor {w.balance.floor:,}" if w.balance.floor else "") + f"): train "

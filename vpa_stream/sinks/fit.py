@@ -16,6 +16,7 @@ The rule, in the order it is applied:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,8 +25,12 @@ from vpa_stream.sinks.formats import ExportFormat
 from vpa_stream.sinks.prompts import FULL, View, render_prompt, view_steps
 from vpa_stream.sinks.tokens import TokenCounter, percentiles, sequence_tokens
 
+log = logging.getLogger(__name__)
+
 #: tokens a rejected answer may add over the chosen one (a changed number or class word)
 DPO_MARGIN = 8
+#: a signal type losing this share of its rows to the budget is named in a warning, the summary and the card
+SKEW_SHARE = 0.2
 
 
 @dataclass
@@ -39,9 +44,16 @@ class Fit:
     completion_allowance: int = 0
     prompt_budget: int = 0
     view_counts: dict[str, int] = field(default_factory=dict)
+    #: signal type -> (rows before the budget, rows excluded): long BUY/SELL explanations are cut first
+    by_type: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def kept(self, example_id: str) -> bool:
         return example_id in self.views
+
+    def skewed(self) -> list[str]:
+        """The signal types that lost at least ``SKEW_SHARE`` of their rows to the budget, as summary words."""
+        return [f"{kind} {lost:,} of {total:,} ({lost / total:.0%})" for kind, (total, lost) in self.by_type.items()
+                if total and lost / total >= SKEW_SHARE]
 
 
 def _fixed_tokens(counter: TokenCounter, formats: Iterable[ExportFormat], sample: dict[str, Any]) -> int:
@@ -71,14 +83,22 @@ def fit_examples(examples: list[dict[str, Any]], formats: list[ExportFormat], st
         prompt = render_prompt(e, style, view)
         counts = {f.name: sequence_tokens(counter, f.sequences(f.render(e, prompt))) for f in formats}
         worst = max(counts.values())
+        kind = str(e["output"]["signal"]["type"])
+        total, lost = fit.by_type.get(kind, (0, 0))
+        fit.by_type[kind] = (total + 1, lost + (worst > max_tokens))
         if worst > max_tokens:
             fit.excluded.append({"id": e["id"], "reason": "too_long_at_shortest_prompt" if view == steps[-1]
-                                 else "too_long", "tokens": counts, "completion_tokens": completions[e["id"]],
-                                 "max_tokens": max_tokens, "tokenizer": counter.name})
+                                 else "too_long", "signal_type": kind, "tokens": counts,
+                                 "completion_tokens": completions[e["id"]], "max_tokens": max_tokens,
+                                 "tokenizer": counter.name})
             continue
         fit.views[e["id"]] = view
         key = _view_name(view, steps)
         fit.view_counts[key] = fit.view_counts.get(key, 0) + 1
+    fit.by_type = dict(sorted(fit.by_type.items()))
+    if fit.skewed():
+        log.warning("--max-tokens %d leaves out %s: a larger budget keeps the label distribution",
+                    max_tokens, ", ".join(fit.skewed()))
     return fit
 
 
