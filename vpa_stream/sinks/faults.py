@@ -36,8 +36,8 @@ _NUMBER = re.compile(r"(?<![\w.])\d[\d,]*\.\d+")
 _SCALES = ("volume", "spread", "close")
 _SUPERLATIVES = (("the heaviest volume", "the lightest volume"), ("the widest spread", "the narrowest spread"),
                  ("the highest close", "the lowest close"))
-#: what a flagged problem of each kind starts with
-_EXPECTED = {"number": ("number ",), "class_word": ("false claim",), "direction": ("false claim",),
+#: what the checker's problem for each kind starts with
+FLAGGED_AS = {"number": ("number ",), "class_word": ("false claim",), "direction": ("false claim",),
              "dropped_evidence": ("evidence ",), "superlative": ("false claim",)}
 
 
@@ -62,7 +62,7 @@ def reject(example: dict[str, Any], decimals: int | None = None) -> Fault | None
         for candidate in _CANDIDATES[kind](body, example):
             faulty = head + sep + candidate
             problems = check_text(example["input"], example["output"]["signal"], faulty, None, True, decimals)
-            if any(p.startswith(_EXPECTED[kind]) for p in problems):
+            if any(p.startswith(FLAGGED_AS[kind]) for p in problems):
                 return Fault(kind, faulty, tuple(problems))
     return None
 
