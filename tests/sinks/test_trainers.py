@@ -21,11 +21,11 @@ from vpa_stream.sinks.balance import BalanceOptions, balance_train
 from vpa_stream.sinks.evaluate import evaluate
 from vpa_stream.sinks.export_files import TrainerOptions
 from vpa_stream.sinks.exports import SPLITS, SplitOptions, export_dataset, load_examples
-from vpa_stream.sinks.faults import FAULT_KINDS, reject
+from vpa_stream.sinks.faults import FAULT_KINDS, FLAGGED_AS, reject
 from vpa_stream.sinks.fit import fit_examples
 from vpa_stream.sinks.formats import FORMATS, SFT_FORMATS
 from vpa_stream.sinks.prompts import View, checkable, render_prompt
-from vpa_stream.sinks.tokens import estimate_tokens, resolve_tokenizer, row_tokens
+from vpa_stream.sinks.tokens import estimate_tokens, resolve_tokenizer, row_tokens, sequence_tokens
 from vpa_stream.sinks.validate_export import recipe_paths, trl_command, validate_export
 
 MAX_TOKENS = 768
@@ -114,7 +114,8 @@ def test_every_row_fits_max_tokens_by_the_tokenizer_used_and_no_completion_is_al
         pairs = _provider_rows(fitted, name)
         assert pairs
         for row, meta in pairs:
-            assert row_tokens(counter, fmt.turns(row)) == meta["tokens"] <= MAX_TOKENS
+            assert sequence_tokens(counter, fmt.sequences(row)) == meta["tokens"] <= MAX_TOKENS
+            assert all(row_tokens(counter, turns) <= MAX_TOKENS for turns in fmt.sequences(row))
             turns = fmt.turns(row)
             answer = row["chosen"] if name == "dpo" else turns[-1]
             assert answer == records[meta["id"]]["output"]["explanation"]
@@ -132,6 +133,8 @@ def test_rows_that_cannot_fit_are_listed_in_excluded_and_left_out_of_every_forma
         assert not everywhere & {m["id"] for m in _sidecar(fitted, name)}
     card = (fitted / "README.md").read_text(encoding="utf-8")
     assert f"{len(everywhere):,} rows could not fit" in card
+    for kind, n in Counter(x["signal_type"] for x in excluded if "format" not in x).items():
+        assert re.search(rf"{kind} {n:,} of [\d,]+", card), kind
 
 
 def test_the_shortened_prompt_shows_every_number_its_completion_uses_and_passes_the_checker(
@@ -321,13 +324,17 @@ def test_evaluate_scores_the_test_splits_own_answers_as_perfect_and_shuffled_one
 def test_evaluate_flags_an_answer_with_one_injected_fault(plain: Path) -> None:
     examples = {e["id"]: e for e in load_examples(plain / "examples")}
     answers = dict(_test_answers(plain))
-    for kind in ("number", "class_word", "dropped_evidence"):
-        key, fault = next((k, f) for k in sorted(answers)
-                          if (f := reject(examples[k], examples[k]["meta"].get("price_decimals"))) is not None
-                          and f.kind == kind)
+    faults = {}
+    for k in sorted(answers):
+        f = reject(examples[k], examples[k]["meta"].get("price_decimals"))
+        if f is not None:
+            faults.setdefault(f.kind, (k, f))
+    for kind in ("number", "class_word", "direction", "dropped_evidence"):
+        key, fault = faults[kind]
+        assert fault.text != answers[key]
         result, rows = evaluate(list(examples.values()), {**answers, key: fault.text})
         row = next(r for r in rows if r["id"] == key)
-        assert not row["faithful"] and row["problems"], kind
+        assert not row["faithful"] and any(p.startswith(FLAGGED_AS[kind]) for p in row["problems"]), (kind, row)
         assert result["faithful_share"] == (len(answers) - 1) / len(answers)
         assert result["signal_accuracy"] == 1.0  # the header was kept: the call is right, the note is not
 
@@ -345,6 +352,10 @@ def test_evaluate_command_prints_one_json_object(plain: Path, tmp_path: Path,
     assert {"n", "signal_accuracy", "macro_f1", "faithful_share", "unparsable"} <= set(result)
     assert result["n"] == 50 and result["hit_rates"]["with_prices"] == 50
     assert len(_rows(tmp_path / "eval" / "answers.jsonl")) == 50
+    assert main(["evaluate", "--examples", str(plain / "examples"), "--predictions", str(predictions), "--json",
+                 "--prices", "none"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["n"] == 50 and "hit_rates" not in result
 
 
 def test_export_command_accepts_the_trainer_options(dataset: Path, tmp_path: Path,
