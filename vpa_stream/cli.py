@@ -162,15 +162,17 @@ def build_parser(defaults: dict[str, Any]) -> argparse.ArgumentParser:
 
     from vpa_stream.live_pipeline import register as register_live
     from vpa_stream.processors.audit import register as register_audit
-    from vpa_stream.sinks.exports import register as register_export
+    from vpa_stream.sinks.evaluate import register as register_evaluate
+    from vpa_stream.sinks.export_cli import register as register_export
     from vpa_stream.sinks.report import register as register_report
 
     lv = register_live(sub)
     register_export(sub)
     rpt = register_report(sub)
+    evl = register_evaluate(sub)
     aud = register_audit(sub)
 
-    for p in (bf, tc, rp, pr, sk, rpt, aud):
+    for p in (bf, tc, rp, pr, sk, rpt, evl, aud):
         p.set_defaults(**{k: v for k, v in defaults.items() if k not in ("config",)})
     # live runs embedded unless --bootstrap-servers is given on its command line: a configured broker default
     # must not silently switch it to Kafka mode

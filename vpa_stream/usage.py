@@ -79,6 +79,8 @@ def check_args(args: argparse.Namespace) -> None:
             check_writable(Path(getattr(args, name)), flag)
     source = getattr(args, "source", None)
     for spec in [source] if isinstance(source, str) else source or []:
+        if spec == "none" and getattr(args, "command", None) == "evaluate":
+            continue  # evaluate --prices none: no hit rates, no price source
         try:
             kind, path, _ = split_spec(str(spec))
         except SourceSpecError as exc:

@@ -18,8 +18,9 @@ import yaml
 from vpa_stream.pipeline import run_backfill
 from vpa_stream.processors.config import ENGINE_VERSION, VPAConfig
 from vpa_stream.producers.sources.sample import SampleSource
-from vpa_stream.sinks.exports import SPLITS, ExportError, SplitOptions, export_dataset, load_examples, register
-from vpa_stream.sinks.formats import FORMATS, render_prompt
+from vpa_stream.sinks.export_cli import register
+from vpa_stream.sinks.exports import SPLITS, ExportError, SplitOptions, export_dataset, load_examples
+from vpa_stream.sinks.formats import SFT_FORMATS, render_prompt
 
 EMBARGO = VPAConfig().window_bars
 VAL_FROM = datetime(2010, 1, 1, tzinfo=UTC)
@@ -51,7 +52,7 @@ def examples(dataset: Path) -> list[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def exported(dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("export")
-    export_dataset(dataset, out, list(FORMATS), OPTIONS)
+    export_dataset(dataset, out, list(SFT_FORMATS), OPTIONS)
     return out
 
 
@@ -64,7 +65,8 @@ def held_out(dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _split_meta(root: Path, fmt: str = "hf") -> dict[str, list[dict[str, Any]]]:
-    return {s: _rows(root / fmt / f"{s}.meta.jsonl") for s in SPLITS}
+    meta = _rows(root / fmt / "meta" / "sidecar.jsonl")
+    return {s: [m for m in meta if m["split"] == s] for s in SPLITS}
 
 
 # -- provider formats ------------------------------------------------------------------------------------------
@@ -131,7 +133,7 @@ def test_alpaca_rows_hold_exactly_instruction_input_output(exported: Path) -> No
 
 def test_completion_first_line_is_the_signal_of_the_sidecar_row(exported: Path) -> None:
     rows = _rows(exported / "trl-prompt-completion/train.jsonl")
-    meta = _rows(exported / "trl-prompt-completion/train.meta.jsonl")
+    meta = _split_meta(exported, "trl-prompt-completion")["train"]
     assert len(rows) == len(meta)
     for row, m in zip(rows, meta, strict=True):
         assert row["completion"].splitlines()[0] == f"Signal: {m['signal_type']} ({m['signal_strength']})"
@@ -140,7 +142,7 @@ def test_completion_first_line_is_the_signal_of_the_sidecar_row(exported: Path) 
 def test_sidecar_lines_follow_split_rows_in_order_and_carry_the_metadata(exported: Path) -> None:
     for split in SPLITS:
         hf = _rows(exported / f"hf/{split}.jsonl")
-        meta = _rows(exported / f"hf/{split}.meta.jsonl")
+        meta = _split_meta(exported)[split]
         assert [r["id"] for r in hf] == [m["id"] for m in meta]
         assert {"id", "symbol", "timeframe", "timestamp", "rules_fired", "config_hash"} <= set(meta[0])
         # provider files keep metadata out: the id is only in hf's columns and the sidecar
@@ -229,7 +231,7 @@ def test_only_one_cut_date_is_a_usage_error(dataset: Path, tmp_path: Path) -> No
 # -- determinism and input files ------------------------------------------------------------------------------
 
 def test_export_is_byte_identical_when_run_twice(dataset: Path, exported: Path, tmp_path: Path) -> None:
-    export_dataset(dataset, tmp_path, list(FORMATS), OPTIONS)
+    export_dataset(dataset, tmp_path, list(SFT_FORMATS), OPTIONS)
     assert _tree_digest(tmp_path) == _tree_digest(exported)
 
 
@@ -247,7 +249,7 @@ def test_kafka_named_and_gzip_files_export_like_one_file(dataset: Path, exported
         else:
             (sink_dir / name).write_bytes(chunk)
     (sink_dir / ".tmp-examples-vpa.examples-9-0.jsonl").write_bytes(b"{not a record")  # unfinished: ignored
-    export_dataset(sink_dir, tmp_path / "out", list(FORMATS), OPTIONS)
+    export_dataset(sink_dir, tmp_path / "out", list(SFT_FORMATS), OPTIONS)
     assert _tree_digest(tmp_path / "out") == _tree_digest(exported)
 
 
@@ -276,7 +278,7 @@ def test_card_has_the_hugging_face_yaml_header(exported: Path) -> None:
     assert "text-generation" in header["task_categories"]
     assert header["size_categories"] == ["1K<n<10K"]
     configs = {c["config_name"]: c for c in header["configs"]}
-    assert set(configs) == set(FORMATS)
+    assert set(configs) == set(SFT_FORMATS)
     assert configs["hf"].get("default") is True
     for config in configs.values():
         assert [f["split"] for f in config["data_files"]] == ["train", "validation", "test"]
@@ -314,7 +316,7 @@ def test_export_command_writes_the_chosen_formats(dataset: Path, tmp_path: Path,
     args = _parse(["export", "--in", str(dataset), "--format", "openai,alpaca", "--out", str(tmp_path),
                    "--val-from", "2010-01-01", "--test-from", "2011-07-01"])
     assert args.handler(args, {}) == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md", "alpaca", "openai"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md", "alpaca", "examples", "openai", "recipes"]
     assert "vpa-stream export" in capsys.readouterr().out
 
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from vpa_stream.sinks.formats import FORMATS
 
 if TYPE_CHECKING:
+    from vpa_stream.sinks.export_files import WrittenExport
     from vpa_stream.sinks.exports import SplitPlan
 
 SPLIT_NAMES = {"train": "train", "val": "validation", "test": "test"}  # file stem -> Hugging Face split name
@@ -81,8 +82,10 @@ def _distinct(examples: list[dict[str, Any]], path: tuple[str, ...]) -> list[str
 
 
 def render_card(plan: SplitPlan, formats: list[str], examples: list[dict[str, Any]], prompt_style: str,
-                extra: dict[str, Any]) -> str:
+                extra: dict[str, Any], written: WrittenExport | None = None) -> str:
     """The card's Markdown: a pure function of its arguments (no dates of generation, no host names)."""
+    from vpa_stream.sinks.card_training import reproduce_options, training_sections
+
     exported = [e for s in SPLIT_NAMES for e in plan.splits[s]]
     hashes = _distinct(examples, ("meta", "config_hash"))
     versions = _distinct(examples, ("meta", "engine_version"))
@@ -112,7 +115,9 @@ def render_card(plan: SplitPlan, formats: list[str], examples: list[dict[str, An
         "time); higher-timeframe context uses only fully closed higher-timeframe bars; swing pivots are used only "
         "after their confirmation bars; prices are as traded, with splits applied point in time.",
         f"- Prompt style: `{prompt_style}` ("
-        + ("a compact readable summary of the input" if prompt_style == "text" else "compact JSON of the input")
+        + {"text": "a readable summary of the input with aligned tables",
+           "compact": "the same facts as the text style in fewer tokens: bars labelled t-k, codes in lower case",
+           }.get(prompt_style, "compact JSON of the input")
         + "). Completion: the explanation, first line `Signal: TYPE (STRENGTH)`.",
     ]
     if extra.get("engine_config_hash") and hashes and extra["engine_config_hash"] not in hashes:
@@ -124,14 +129,20 @@ def render_card(plan: SplitPlan, formats: list[str], examples: list[dict[str, An
         out.append(f"| `{name}` | `{name}/{{train,val,test}}{fmt.file_extension}` | {fmt.description} |")
     out += [
         "",
-        "Provider files hold only the keys their trainer expects. Every split file has a sidecar "
-        "`<split>.meta.jsonl` with one line per example, in the same order, keyed by `id`: symbol, timeframe, "
-        "timestamp, signal type and strength, rules fired, config hash, engine version, source and "
-        "`holdout_symbol`. The `hf` files carry the same metadata as columns. Alpaca and ShareGPT folders include "
-        "a LLaMA-Factory `dataset_info.json`.",
+        "Provider files hold only the keys their trainer expects. Each format folder has a sidecar "
+        "`meta/sidecar.jsonl` with one line per row of every split, in file order (train, then val, then test), "
+        "keyed by `id`: split, symbol, timeframe, timestamp, signal type and strength, rules fired, config hash, "
+        "engine version, source, `holdout_symbol`, `copy` (0, or the repeat number of an oversampled row), the "
+        "prompt's view and the row's token count. It sits in a folder of its own so that "
+        "`datasets.load_dataset(\"json\", data_dir=\"<format>\")` reads only the split files. The `hf` files carry "
+        "the same metadata as columns. Alpaca and ShareGPT folders include a LLaMA-Factory `dataset_info.json`; "
+        "`examples/` holds the validation and test records with the input their prompts show, for "
+        "`vpa-stream evaluate`.",
     ]
     out += _splits_section(plan)
     out += _labels_section(plan)
+    if written is not None:
+        out += training_sections(written)
     out += [
         "",
         "## Limitations",
@@ -171,7 +182,8 @@ def render_card(plan: SplitPlan, formats: list[str], examples: list[dict[str, An
         f"--embargo-bars {plan.embargo_bars}"
         + (f" --holdout-symbols {','.join(plan.holdout_symbols)}" if plan.holdout_symbols else "")
         + (f" --hold-cap {plan.hold_cap:g}" if plan.hold_cap is not None else "")
-        + (f" --prompt-style {prompt_style}" if prompt_style != "text" else ""),
+        + (f" --prompt-style {prompt_style}" if prompt_style != "text" else "")
+        + (reproduce_options(written) if written is not None else ""),
         "```",
         "",
         "The export is deterministic: the same input directory and options give byte-identical files.",

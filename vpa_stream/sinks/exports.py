@@ -26,13 +26,10 @@ Output bytes are a pure function of (input records, options): no wall clock, no 
 
 from __future__ import annotations
 
-import argparse
 import bisect
 import gzip
 import hashlib
-import json
 import logging
-import os
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -43,14 +40,7 @@ from typing import Any
 import orjson
 
 from vpa_stream.processors.config import VPAConfig
-from vpa_stream.sinks.formats import (
-    FORMATS,
-    PROMPT_STYLES,
-    ExportFormat,
-    metadata_of,
-    render_prompt,
-    resolve_format,
-)
+from vpa_stream.sinks.formats import PROMPT_STYLES, resolve_format
 
 log = logging.getLogger(__name__)
 
@@ -245,49 +235,13 @@ def _embargoed_ids(examples: list[dict[str, Any]], cuts: Iterable[datetime], bar
 
 # -- writing ---------------------------------------------------------------------------------------------------
 
-def meta_row(example: dict[str, Any], holdout: bool) -> dict[str, Any]:
-    """The sidecar line of one example, keyed by id: what provider files must not carry."""
-    return {**metadata_of(example), "holdout_symbol": holdout}
-
-
-def _write_atomic(path: Path, lines: Iterable[bytes]) -> None:
-    tmp = path.with_name(".tmp-" + path.name)
-    with open(tmp, "wb") as fh:
-        for line in lines:
-            fh.write(line)
-            fh.write(b"\n")
-    os.replace(tmp, path)
-
-
-def write_format(out_dir: Path, fmt: ExportFormat, plan: SplitPlan, prompts: dict[str, str]) -> dict[str, int]:
-    """``out_dir/<format>/<split><ext>`` plus ``<split>.meta.jsonl`` for every split; returns rows per split.
-
-    ``prompts`` maps each example id to its rendered prompt (rendered once, shared by every format).
-    """
-    target = out_dir / fmt.name
-    target.mkdir(parents=True, exist_ok=True)
-    counts = {}
-    for split in SPLITS:
-        rows = plan.splits[split]
-        _write_atomic(target / f"{split}{fmt.file_extension}",
-                      (orjson.dumps(fmt.render(e, prompts[e["id"]])) for e in rows))
-        _write_atomic(target / f"{split}.meta.jsonl",
-                      (orjson.dumps(meta_row(e, e["id"] in plan.holdout_ids)) for e in rows))
-        counts[split] = len(rows)
-        if fmt.name == "openai" and 0 < len(rows) < 10:
-            log.warning("openai %s split has %d examples: OpenAI fine-tuning needs at least 10", split, len(rows))
-    info = fmt.trainer_config({s: f"{s}{fmt.file_extension}" for s in SPLITS if plan.splits[s]})
-    if info is not None:
-        _write_atomic(target / fmt.trainer_config_name, [json.dumps(info, indent=2, sort_keys=True).encode()])
-    return counts
-
-
 @dataclass
 class ExportSummary:
     formats: list[str]
     plan: SplitPlan
     examples_read: int
     counts: dict[str, int]
+    written: Any = None  # export_files.WrittenExport
 
     def lines(self) -> list[str]:
         p = self.plan
@@ -299,91 +253,59 @@ class ExportSummary:
                        f"{p.holdout_excluded:,} examples before test-from left out)")
         if p.hold_capped:
             out.append(f"HOLD cap       {p.hold_capped:,} train HOLDs dropped")
+        w = self.written
+        if w is not None and w.fit.max_tokens is not None:
+            out.append(f"max tokens     {w.fit.max_tokens:,} ({w.tokenizer}): prompt budget {w.fit.prompt_budget:,}, "
+                       f"{w.excluded:,} rows excluded (excluded.jsonl)")
+            if w.fit.skewed():
+                out.append(f"excluded       {', '.join(w.fit.skewed())} rows: the budget changes the label "
+                           "distribution (a larger --max-tokens keeps it)")
+        if w is not None and w.balance is not None:
+            out.append(f"balance        {w.balance.mode} (cap {w.balance.cap:,}"
+                       + (f", floor {w.balance.floor:,}" if w.balance.floor else "") + f"): train "
+                       f"{sum(w.balance.before.values()):,} -> {sum(w.balance.after.values()):,} rows")
         out += [f"{s:<14} {self.counts[s]:,}" for s in SPLITS]
         out.append(f"formats        {', '.join(self.formats)}")
+        if w is not None:
+            for name, stats in w.tokens_after.items():
+                out.append(f"tokens {name:<22} p50 {stats['p50']:,}  p95 {stats['p95']:,}  max {stats['max']:,}")
+            if w.recipes:
+                out.append(f"recipes        {', '.join(f'recipes/{r} ({f})' for r, f in w.recipes.items())}")
+            for name, needs in w.recipes_skipped.items():
+                out.append(f"no recipe      {name}: export one of {', '.join(needs)}")
         return out
 
 
 def export_dataset(in_dir: Path, out_dir: Path, formats: list[str], options: SplitOptions,
-                   prompt_style: str = "text", card_extra: dict[str, Any] | None = None) -> ExportSummary:
-    """Read ``in_dir``, split, write each format under ``out_dir`` and the dataset card ``out_dir/README.md``."""
+                   prompt_style: str = "text", card_extra: dict[str, Any] | None = None,
+                   trainer: Any = None) -> ExportSummary:
+    """Read ``in_dir``, split, write each format under ``out_dir`` (``export_files``) and the dataset card
+    ``out_dir/README.md``; ``trainer`` (``export_files.TrainerOptions``) adds the token budget and balance."""
     from vpa_stream.sinks.dataset_card import render_card
+    from vpa_stream.sinks.export_files import TrainerOptions, write_atomic, write_export
+    from vpa_stream.sinks.tokens import TokenizerError
 
     if prompt_style not in PROMPT_STYLES:
         raise ExportError(f"unknown prompt style {prompt_style!r}: use one of {', '.join(PROMPT_STYLES)}")
     strategies = [resolve_format(f) for f in formats]
+    trainer = trainer or TrainerOptions()
+    if trainer.max_tokens is not None and trainer.max_tokens < 1:
+        raise ExportError("--max-tokens must be a positive number of tokens")
     options.check()
+    if trainer.balance is not None:
+        from vpa_stream.sinks.balance import BalanceError
+
+        try:
+            trainer.balance.check()
+        except BalanceError as exc:
+            raise ExportError(str(exc)) from exc
     examples = load_examples(in_dir)
     plan = plan_splits(examples, options)
-    prompts = {e["id"]: render_prompt(e, prompt_style) for s in SPLITS for e in plan.splits[s]}
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for fmt in strategies:
-        write_format(out_dir, fmt, plan, prompts)
-    counts = {s: len(plan.splits[s]) for s in SPLITS}
-    card = render_card(plan, [f.name for f in strategies], examples, prompt_style, card_extra or {})
-    _write_atomic(out_dir / "README.md", [card.encode().rstrip(b"\n")])
-    return ExportSummary([f.name for f in strategies], plan, len(examples), counts)
-
-
-# -- command line ----------------------------------------------------------------------------------------------
-
-def register(subparsers: Any) -> argparse.ArgumentParser:
-    """Add the ``export`` subcommand to the CLI's subparsers."""
-    ex: argparse.ArgumentParser = subparsers.add_parser(
-        "export", help="write fine-tuning splits (OpenAI, TRL, Alpaca, ShareGPT, HF) and a dataset card",
-        description="Split a dataset directory chronologically (one cut date for every symbol, with an "
-                    "embargo of the engine's lookback before each cut) and write each split in the chosen "
-                    "fine-tuning formats, with metadata sidecars and a Hugging Face dataset card.")
-    ex.add_argument("--in", dest="in_dir", required=True, help="dataset directory (examples-*.jsonl[.gz])")
-    ex.add_argument("--format", default="hf",
-                    help=f"comma-separated formats: {', '.join(FORMATS)}, or all (default: %(default)s)")
-    ex.add_argument("--out", dest="export_out", required=True, help="export directory")
-    ex.add_argument("--val-from", default=None, help="first date of the validation split (default: 80th pct)")
-    ex.add_argument("--test-from", default=None, help="first date of the test split (default: 90th pct)")
-    ex.add_argument("--embargo-bars", type=int, default=None,
-                    help="bars dropped before each cut (default and minimum: the engine's window_bars)")
-    ex.add_argument("--holdout-symbols", default="", help="comma-separated symbols put only in test")
-    ex.add_argument("--prompt-style", choices=PROMPT_STYLES, default="text",
-                    help="text: compact readable summary of the input; json: compact JSON (default: text)")
-    ex.add_argument("--hold-cap", type=float, default=None,
-                    help="cap the HOLD share of train at this fraction (deterministic by id hash)")
-    ex.set_defaults(handler=handler)
-    return ex
-
-
-def handler(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
-    from vpa_stream.cli import UsageError
-    from vpa_stream.settings import engine_config
-
-    cfg = engine_config(file_data)
-    embargo = cfg.window_bars if args.embargo_bars is None else int(args.embargo_bars)
-    if embargo < cfg.max_lookback:
-        raise UsageError(f"--embargo-bars must be at least the engine's lookback ({cfg.max_lookback} bars)")
-    names = [n.strip() for n in str(args.format).split(",") if n.strip()]
-    if names == ["all"]:
-        names = list(FORMATS)
-    unknown = [n for n in names if n.lower() not in FORMATS]
-    if not names or unknown:
-        raise UsageError(f"unknown --format {','.join(unknown) or '(empty)'}: use {', '.join(FORMATS)} or all")
     try:
-        options = SplitOptions(
-            val_from=parse_cut(args.val_from) if args.val_from else None,
-            test_from=parse_cut(args.test_from) if args.test_from else None,
-            embargo_bars=embargo,
-            holdout_symbols=tuple(s.strip() for s in str(args.holdout_symbols).split(",") if s.strip()),
-            hold_cap=args.hold_cap,
-        )
-        in_dir, out_dir = Path(args.in_dir), Path(args.export_out)
-        if not in_dir.is_dir():
-            raise ExportError(f"--in {in_dir}: not a directory")
-        if out_dir.resolve() == in_dir.resolve():
-            raise ExportError("--out must differ from --in")
-        summary = export_dataset(in_dir, out_dir, names, options, args.prompt_style,
-                                 {"engine_config_hash": cfg.config_hash, "window_bars": cfg.window_bars,
-                                  "max_lookback": cfg.max_lookback})
-    except ExportError as exc:
-        raise UsageError(str(exc)) from exc
-    print(f"vpa-stream export -> {out_dir}")
-    for line in summary.lines():
-        print("  " + line)
-    return 0
+        written = write_export(out_dir, plan, strategies, prompt_style, trainer)
+    except TokenizerError as exc:
+        raise ExportError(str(exc)) from exc
+    counts = {s: len(plan.splits[s]) for s in SPLITS}
+    card = render_card(plan, [f.name for f in strategies], examples, prompt_style, card_extra or {}, written)
+    write_atomic(out_dir / "README.md", [card.encode().rstrip(b"\n")])
+    return ExportSummary([f.name for f in strategies], plan, len(examples), counts, written)

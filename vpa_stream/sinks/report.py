@@ -115,6 +115,21 @@ def prose_lengths(examples: Sequence[dict[str, Any]]) -> dict[str, Any]:
             "mean_chars": float(chars.mean()), "mean_tokens_estimate": float(chars.mean() / 4)}
 
 
+def token_lengths(examples: Sequence[dict[str, Any]], tokenizer: str | None = None) -> dict[str, Any]:
+    """p50/p95/p99/max tokens of each export format's row with the full text prompt (``export --max-tokens``
+    shortens them), counted with ``tokenizer`` (``tokens.resolve_tokenizer``: cl100k when installed)."""
+    from vpa_stream.sinks.fit import token_stats
+    from vpa_stream.sinks.formats import FORMATS
+    from vpa_stream.sinks.prompts import render_prompt
+    from vpa_stream.sinks.tokens import resolve_tokenizer
+
+    counter = resolve_tokenizer(tokenizer)
+    sft = [f for name, f in FORMATS.items() if name != "dpo"]
+    prompts = ((ex, render_prompt(ex, "text")) for ex in examples)
+    stats = token_stats(((f, f.render(ex, prompt)) for ex, prompt in prompts for f in sft), counter)
+    return {"tokenizer": counter.name, "exact": counter.exact, "formats": stats}
+
+
 def _within(examples: Sequence[dict[str, Any]], start: str | None, end: str | None) -> list[dict[str, Any]]:
     """The examples whose decision time falls in [start, end] (ISO dates or times; either may be open)."""
     return [ex for ex in examples if (start is None or ex["input"]["timestamp"] >= start)
@@ -122,7 +137,8 @@ def _within(examples: Sequence[dict[str, Any]], start: str | None, end: str | No
 
 
 def compute_report(examples: Sequence[dict[str, Any]], price_bars: Iterable[Bar], seed: int = 0,
-                   evaluate: tuple[str | None, str | None] = (None, None)) -> dict[str, Any]:
+                   evaluate: tuple[str | None, str | None] = (None, None),
+                   tokenizer: str | None = None) -> dict[str, Any]:
     """Every number of the report, JSON-ready. ``evaluate`` limits the forward-return evaluation to a window of
     decision times (a held-out period the rules were not shaped on)."""
     started = time.perf_counter()
@@ -140,6 +156,7 @@ def compute_report(examples: Sequence[dict[str, Any]], price_bars: Iterable[Bar]
     report["duplicates"] = duplicate_rates(examples)
     report["diversity"] = diversity(examples)
     report["prose"] = prose_lengths(examples)
+    report["tokens"] = token_lengths(examples, tokenizer)
     report["signals"] = evaluate_signals(_within(examples, *evaluate), PriceTable(price_bars), seed)
     report["signals"]["window"] = {"from": evaluate[0], "to": evaluate[1]}
     log.info("report computed in %.1f s", time.perf_counter() - started, extra={"examples": len(examples)})
@@ -160,11 +177,12 @@ def build_report(in_dir: Path, price_bars: Iterable[Bar], out_dir: Path, seed: i
 
 def write_report(examples: Sequence[dict[str, Any]], price_bars: Iterable[Bar], out_dir: Path, seed: int = 0,
                  source: str = "", input_name: str = "",
-                 evaluate: tuple[str | None, str | None] = (None, None)) -> dict[str, Any]:
+                 evaluate: tuple[str | None, str | None] = (None, None),
+                 tokenizer: str | None = None) -> dict[str, Any]:
     """Compute the report of ``examples`` and write the figures, ``report.json`` and ``index.html``."""
     from vpa_stream.sinks.report_figures import render_figures, render_page
 
-    report = compute_report(examples, price_bars, seed, evaluate)
+    report = compute_report(examples, price_bars, seed, evaluate, tokenizer)
     report["input"] = input_name
     report["price_source"] = source
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -189,6 +207,10 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         f"prose          {report['prose']['mean_words']:.0f} words an explanation "
         f"(p95 {report['prose']['p95_words']:.0f}), about {report['prose']['mean_tokens_estimate']:.0f} tokens",
     ]
+    tokens = report.get("tokens") or {}
+    for name, stats in (tokens.get("formats") or {}).items():
+        out.append(f"tokens {name:<22} p50 {stats['p50']:,}  p95 {stats['p95']:,}  max {stats['max']:,} "
+                   f"({tokens['tokenizer']})")
     signals = report["signals"]
     window = signals.get("window") or {}
     if window.get("from") or window.get("to"):
@@ -230,6 +252,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     rp.add_argument("--evaluate-from", default=None,
                     help="evaluate forward returns only on examples from this date (a held-out period)")
     rp.add_argument("--evaluate-to", default=None, help="... and up to this date (inclusive)")
+    rp.add_argument("--tokenizer", default=None,
+                    help="token counts per format: cl100k_base, o200k_base, a tokenizer.json or estimate "
+                         "(default: cl100k when installed)")
     rp.set_defaults(handler=handler)
     return rp
 
@@ -247,13 +272,19 @@ def handler(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
         nonlocal rejected
         rejected += 1
 
+    from vpa_stream.sinks.tokens import TokenizerError, resolve_tokenizer
+
+    try:
+        resolve_tokenizer(getattr(args, "tokenizer", None))
+    except TokenizerError as exc:
+        raise UsageError(str(exc)) from exc
     try:
         examples = load_dataset(in_dir)  # before the price source: a download must not precede a typo
     except ReportError as exc:
         raise UsageError(str(exc)) from exc
     bars = list(bars_of(make_sources(args), dead))
     report = write_report(examples, bars, Path(args.report_out), int(args.seed), ", ".join(source_specs(args)),
-                          str(in_dir), (args.evaluate_from, args.evaluate_to))
+                          str(in_dir), (args.evaluate_from, args.evaluate_to), getattr(args, "tokenizer", None))
     print(f"vpa-stream report -> {Path(args.report_out) / 'index.html'}")
     for line in summary_lines(report):
         print("  " + line)

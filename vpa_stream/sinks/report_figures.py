@@ -245,6 +245,18 @@ def _signals_section(s: dict[str, Any]) -> str:
             + "<p>Does STRONG &gt; MODERATE &gt; WEAK hold?</p>" + _table(["horizon", "signal", "ordering"], order))
 
 
+def _tokens_section(t: dict[str, Any] | None) -> str:
+    if not t:
+        return ""
+    rows = [[f"<code>{_e(name)}</code>", f"{v['p50']:,}", f"{v['p95']:,}", f"{v['p99']:,}", f"{v['max']:,}"]
+            for name, v in t["formats"].items()]
+    return ("<h2>Token lengths</h2>"
+            f"<p>Tokens of each export format's row with the full text prompt, counted with {_e(t['tokenizer'])} "
+            "(every turn's text plus 5 tokens a turn and 3 for the reply). <code>vpa-stream export --max-tokens N"
+            "</code> shortens the prompts until every row fits.</p>"
+            + _table(["format", "p50", "p95", "p99", "max"], rows))
+
+
 def render_page(report: dict[str, Any]) -> str:
     """The report as one self-contained HTML page referring to the PNGs next to it."""
     title = f"vpa-stream dataset report: {report['examples']:,} examples"
@@ -257,6 +269,7 @@ def render_page(report: dict[str, Any]) -> str:
              "table{border-collapse:collapse;margin:0.5em 0}td,th{border:1px solid #ccc;padding:2px 8px;"
              "font-size:13px;text-align:left}img{max-width:100%}code{font-size:12px}")
     body = (head + _labels_section(report["labels"]) + _faithfulness_section(report["faithfulness"])
-            + _duplicates_section(report["duplicates"], report["diversity"]) + _signals_section(report["signals"]))
+            + _duplicates_section(report["duplicates"], report["diversity"]) + _tokens_section(report.get("tokens"))
+            + _signals_section(report["signals"]))
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>'
             f"<style>{style}</style></head><body><h1>{_e(title)}</h1>{body}</body></html>\n")
