@@ -23,6 +23,7 @@ from vpa_stream.cli import main
 from vpa_stream.engine_processes import partition_of
 from vpa_stream.pipeline import available_cores, run_backfill
 from vpa_stream.processes import EngineProcessError
+from vpa_stream.processors.config import VPAConfig
 from vpa_stream.producers.sources.base import Item, Source, SourceOptions
 from vpa_stream.producers.sources.files import FileSource
 from vpa_stream.producers.sources.sample import SampleSource
@@ -52,6 +53,16 @@ def test_every_wiring_writes_the_bytes_of_one_process(wiring: str, tmp_path: Pat
     for name in ("bars", "examples", "warmup", "rejected", "files"):
         assert getattr(summary, name) == getattr(one, name), name
     assert summary.workers == WIRINGS[wiring].get("workers", 1)
+
+
+def test_the_engines_get_the_runs_config(tmp_path: Path) -> None:
+    cfg = VPAConfig(warmup_bars=30, buy_threshold=1.5)
+    msft = SourceOptions(symbols=("MSFT", "IBM"))
+    one = run_backfill([SampleSource(msft)], tmp_path / "one", cfg, parallel=False)
+    two = run_backfill([SampleSource(msft)], tmp_path / "two", cfg, workers=2)
+    assert tree_digest(tmp_path / "two") == tree_digest(tmp_path / "one")
+    assert two.warmup == one.warmup == 2 * 29
+    assert {r["meta"]["config_hash"] for r in read_lines(tmp_path / "two")} == {cfg.config_hash}
 
 
 def test_fewer_symbols_than_workers(tmp_path: Path) -> None:

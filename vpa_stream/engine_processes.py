@@ -16,6 +16,7 @@ from __future__ import annotations
 import marshal
 import os
 from collections.abc import Iterable
+from dataclasses import fields
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -74,7 +75,15 @@ def result_line(result: Example | DeadLetter) -> Line:
     return dead_letter_line(result)
 
 
-def serve_partition(number: int, bars_in: Connection, results_out: Connection, cfg: VPAConfig | None,
+def config_fields(cfg: VPAConfig | None) -> dict[str, Any] | None:
+    """The config as its constructor's arguments, values as they are (tuples stay tuples): the compiled,
+    frozen ``VPAConfig`` does not survive pickling itself."""
+    if cfg is None:
+        return None
+    return {f.name: getattr(cfg, f.name) for f in fields(cfg) if f.init}
+
+
+def serve_partition(number: int, bars_in: Connection, results_out: Connection, cfg_fields: dict[str, Any] | None,
                     primary: tuple[str, ...] | None, verify_wire: bool, parent_pid: int) -> None:
     """One partition's process: batches of bars in, one batch of results (a line or None per bar) out; at the
     end its counts; on an error the error's text, then exit code 1. It ends with its parent."""
@@ -83,6 +92,7 @@ def serve_partition(number: int, bars_in: Connection, results_out: Connection, c
         end_with_parent(parent_pid)
     except ParentGone:
         return
+    cfg = VPAConfig(**cfg_fields) if cfg_fields is not None else None
     stage = ExampleStage(cfg, primary_timeframes=primary, verify_wire=verify_wire)
     process = stage.process_example
     rejected = 0
@@ -145,7 +155,8 @@ class EngineProcesses:
             widen(bars_w)
             widen(results_w)
             process = ctx.Process(target=serve_partition, name=f"vpa-stream-engine-{number}", daemon=True,
-                                  args=(number, bars_r, results_w, cfg, primary_tuple, verify_wire, os.getpid()))
+                                  args=(number, bars_r, results_w, config_fields(cfg), primary_tuple, verify_wire,
+                                        os.getpid()))
             start_child(process)
             bars_r.close()
             results_w.close()
