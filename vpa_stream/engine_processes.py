@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import marshal
 import os
+import time
 from collections.abc import Iterable
 from dataclasses import fields
 from multiprocessing.connection import Connection
@@ -104,7 +105,7 @@ def serve_partition(number: int, bars_in: Connection, results_out: Connection, c
                 return
             if message == "end":
                 report = {"warmup": stage.warmup, "context": stage.context, "rejected": rejected,
-                          "peak_rss_mb": peak_rss_mb()}
+                          "peak_rss_mb": peak_rss_mb(), "cpu_s": time.process_time()}
                 results_out.send_bytes(marshal.dumps(("end", report)))
                 return
             out: list[Line | None] = []

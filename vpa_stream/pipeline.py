@@ -68,6 +68,8 @@ class RunSummary:
     peak_rss_mb: float = 0.0  # the largest process of the run (the sink's and the engines' processes included)
     total_rss_mb: float = 0.0  # the peaks of all the run's processes added up (an upper bound of the total)
     workers: int = 1  # engine processes (1: the engine ran in the main process)
+    #: CPU seconds per process of the run: main, each engine partition, the sink's child
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
     #: per timeframe: primary or context, which sources supplied it and how its timeframe was found
     timeframes: list[str] = field(default_factory=list)
 
@@ -237,7 +239,7 @@ def run_backfill(
         raise ValueError(f"workers must be between 1 and {MAX_PARTITIONS}, not {count}")
     if not parallel and count != 1:
         raise ValueError("one process runs one engine: workers must be 1 when parallel is False")
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     summary = RunSummary(workers=count)
     primary = (timeframes.primary,) if timeframes else None
     replay_rejected = 0
@@ -276,6 +278,11 @@ def run_backfill(
     peaks = [*done.peak_rss_mb, done.sink.peak_rss_mb]
     summary.peak_rss_mb = max(peaks)
     summary.total_rss_mb = sum(peaks) if parallel else peaks[0]
+    summary.cpu_seconds = {"main": time.process_time() - cpu_started,
+                           **{f"engine {k}": float(p["cpu_s"]) for k, p in enumerate(done.sink.partitions)},
+                           **({"sink": done.sink.cpu_s} if done.sink.cpu_s else {})}
+    log.info("cpu seconds: %s", ", ".join(f"{k} {v:.2f}" for k, v in summary.cpu_seconds.items()),
+             extra={"cpu_seconds": summary.cpu_seconds})
     if progress is not None:
         progress(summary.bars % 2048)
     return summary

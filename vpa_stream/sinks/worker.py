@@ -22,6 +22,7 @@ import marshal
 import os
 import queue
 import threading
+import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -54,20 +55,17 @@ class SinkResult:
     dead_letters: int = 0
     files: list[str] = field(default_factory=list)
     peak_rss_mb: float = 0.0  # of the process the sink ran in
+    cpu_s: float = 0.0  # CPU seconds of the sink's child process (0 when the sink ran in the caller's)
     #: what each engine partition reported at its end (its counts and peak memory), in partition order
     partitions: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _result(sink: DatasetSink, partitions: list[dict[str, Any]] | None = None) -> SinkResult:
-    return SinkResult(sink.written, sink.duplicates, sink.dead_letters,
-                      [f.name for f in sink.examples.completed + sink.dead.completed], peak_rss_mb(),
-                      partitions or [])
-
-
-def _finish(sink: DatasetSink, partitions: list[dict[str, Any]] | None = None) -> SinkResult:
+def _finish(sink: DatasetSink, partitions: list[dict[str, Any]] | None = None, cpu_s: float = 0.0) -> SinkResult:
     sink.commit()
     sink.finish_replacing()
-    return _result(sink, partitions)
+    return SinkResult(sink.written, sink.duplicates, sink.dead_letters,
+                      [f.name for f in sink.examples.completed + sink.dead.completed], peak_rss_mb(), cpu_s,
+                      partitions or [])
 
 
 def _abort(sink: DatasetSink) -> None:
@@ -172,7 +170,8 @@ def _serve_routes(conn: Connection, sink: DatasetSink, partitions: list[_Partiti
             _abort(sink)
             return
         if message == "end":
-            conn.send(_finish(sink, [p.end() for p in partitions]))
+            reports = [p.end() for p in partitions]
+            conn.send(_finish(sink, reports, time.process_time()))
             return
         if message == "abort":
             _abort(sink)
