@@ -46,7 +46,7 @@ def sample_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
 
 def test_sample_backfill_writes_valid_unique_examples(sample_run: tuple[Path, object]) -> None:
     out, summary = sample_run
-    schema = parse_schema(json.loads((SCHEMA_DIR / "example.v1.avsc").read_text()))
+    schema = parse_schema(json.loads((SCHEMA_DIR / "example.v2.avsc").read_text()))
     records = read_lines(out)
     assert len(records) == summary.examples == summary.bars - summary.warmup - summary.rejected
     assert summary.bars == 9810 and summary.rejected == 0

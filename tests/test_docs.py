@@ -26,6 +26,20 @@ def test_every_bar_quoted_in_rules_md_fires_its_pattern() -> None:
         assert pattern in fired.get(example_id, set()), (pattern, example_id)
 
 
+def test_every_sequence_quoted_in_rules_md_gives_its_signal() -> None:
+    text = (ROOT / "docs" / "rules.md").read_text()
+    quoted = re.findall(r"#### (BUY|SELL|HOLD) (STRONG|MODERATE|WEAK) (\w+)\n\nSequence: `([^`]+)`", text)
+    assert len(quoted) >= 10
+    wanted = {example_id: (kind, strength, reason) for kind, strength, reason, example_id in quoted}
+    engine = Engine()
+    got = {}
+    for bar in sample_bars():
+        example = engine.update(bar)
+        if example is not None and example.id in wanted:
+            got[example.id] = tuple(example.record["output"]["signal"].values())
+    assert got == wanted
+
+
 def test_the_example_record_in_docs_is_what_the_engine_produces() -> None:
     doc = json.loads((ROOT / "docs" / "example.json").read_text())
     engine = Engine()

@@ -17,12 +17,12 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.kafka.test_pipeline import Stage, dataset, embedded_sample, pipeline, wait_for_lines  # noqa: F401
+from tests.kafka.test_pipeline import Stage, Supervisor, dataset, embedded_sample, pipeline, wait_for_lines  # noqa: F401
 from tests.kafka_fixtures import KAFKA_LOCAL
 from vpa_stream.schemas.topics import Topics, create_topics
 
@@ -31,33 +31,6 @@ pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 PROCESSOR_KILL_BOUND_S = 240.0  # the old redelivery path needed minutes per kill at this size
 BROKER_OUTAGE_BOUND_S = 240.0
 FULL_DISK_BOUND_S = 240.0
-
-
-class Supervisor:
-    """What a process manager does for the processor: start it again whenever it has exited (the worker stops
-    itself, exit code 1, when it must not ack a batch: a produce past its deadline, records the consumer
-    skipped). The test's own kills go through ``kill9``, which restarts at once too."""
-
-    def __init__(self, start: Callable[[], Stage]) -> None:
-        self.start = start
-        self.stage = start()
-        self.restarts_on_exit = 0
-
-    def ensure(self) -> None:
-        if self.stage.proc.poll() is not None:
-            self.restarts_on_exit += 1
-            self.stage = self.start()
-
-    def kill9(self) -> None:
-        self.stage.kill9()
-        self.stage = self.start()
-
-    def wait_for_lines(self, out: Path, expected: int, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while (count := len(dataset(out)) if out.exists() else 0) < expected:
-            assert time.monotonic() < deadline, f"only {count} of {expected} records after {timeout:.0f} s"
-            self.ensure()
-            time.sleep(0.5)
 
 
 class ExamplesProduced:

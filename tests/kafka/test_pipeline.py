@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -92,6 +92,35 @@ def pipeline(kafka_bootstrap: str, topic_prefix: str, tmp_path: Path) -> Iterato
         stage.stop()
 
 
+class Supervisor:
+    """What a process manager does for the processor: start it again whenever it has exited (the worker stops
+    itself, exit code 1, when it must not ack a batch: a produce past its deadline, records the consumer
+    skipped). The test's own kills go through ``kill9``, which restarts at once too."""
+
+    def __init__(self, start: Callable[[], Stage]) -> None:
+        self.start = start
+        self.stage = start()
+        self.restarts_on_exit = 0
+
+    def ensure(self) -> None:
+        if self.stage.proc.poll() is not None:
+            self.restarts_on_exit += 1
+            self.stage = self.start()
+
+    def kill9(self) -> None:
+        self.stage.kill9()
+        self.stage = self.start()
+
+    def wait_for_lines(self, out: Path, expected: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while (count := len(dataset(out)) if out.exists() else 0) < expected:
+            assert time.monotonic() < deadline, (
+                f"only {count} of {expected} records after {timeout:.0f} s ({self.restarts_on_exit} restarts on "
+                f"exit); the worker's log ends: {self.stage.log.read_text()[-600:]!r}")
+            self.ensure()
+            time.sleep(0.5)
+
+
 def wait_for_lines(out: Path, expected: int, timeout: float = 300.0, pattern: str = "examples-*.jsonl") -> None:
     deadline = time.time() + timeout
     count = 0
@@ -127,14 +156,13 @@ def test_two_workers_in_one_group_produce_the_same_dataset(pipeline: dict, embed
 
 def test_kill_9_of_the_processor_mid_backfill_loses_and_duplicates_nothing(
         pipeline: dict, embedded_sample: list[str]) -> None:
-    processor = pipeline["start"]("process")
+    processor = Supervisor(lambda: pipeline["start"]("process"))  # as a process manager runs it
     sink = pipeline["start"]("sink")
     pipeline["replay"]()
-    wait_for_lines(pipeline["out"], 1500)
+    processor.wait_for_lines(pipeline["out"], 1500, 300.0)
     processor.kill9()
     assert len(dataset(pipeline["out"])) < len(embedded_sample), "the processor finished before the kill"
-    pipeline["start"]("process")
-    wait_for_lines(pipeline["out"], len(embedded_sample))
+    processor.wait_for_lines(pipeline["out"], len(embedded_sample), 300.0)
     time.sleep(3)
     sink.stop()
     assert dataset(pipeline["out"]) == embedded_sample

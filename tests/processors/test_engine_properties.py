@@ -13,7 +13,7 @@ import pytest
 from tests.realdata import eurusd_bars, goog_bars, sample_bars, symbol_bars
 from vpa_stream.processors.config import VPAConfig
 from vpa_stream.processors.engine import Engine
-from vpa_stream.processors.engine.patterns import MIRROR
+from vpa_stream.processors.engine.patterns import EXCLUSIVE, MIRROR
 from vpa_stream.processors.faithfulness import check_example
 from vpa_stream.schemas.models import Bar
 
@@ -217,16 +217,54 @@ def test_faithfulness_check_catches_a_number_that_is_not_in_the_input(sample_exa
     assert any("123456.78" in p for p in check_example(record))
 
 
-def test_mutually_exclusive_states_never_fire_together(sample_examples: list[dict]) -> None:
+def test_mutually_exclusive_patterns_never_fire_together(sample_examples: list[dict]) -> None:
     for r in sample_examples:
         pa = r["input"]["pattern_analysis"]
-        assert not (pa["ACCUMULATION"]["detected"] and pa["DISTRIBUTION"]["detected"]), r["id"]
-        assert not (pa["CLIMAX_TOP"]["detected"] and pa["CLIMAX_BOTTOM"]["detected"]), r["id"]
+        for a, b in EXCLUSIVE:
+            assert not (pa[a]["detected"] and pa[b]["detected"]), (r["id"], a, b)
         close = r["input"]["current_candle"]["close"]
         for level in r["input"]["support_resistance"]["nearby_support"]:
             assert level["price"] < close, r["id"]
         for level in r["input"]["support_resistance"]["nearby_resistance"]:
             assert level["price"] > close, r["id"]
+
+
+def test_every_strong_buy_or_sell_is_confirmed_with_a_live_pattern_of_weight_2_5(sample_examples: list[dict]) -> None:
+    strong = [r for r in sample_examples
+              if r["output"]["signal"]["type"] != "HOLD" and r["output"]["signal"]["strength"] == "STRONG"]
+    assert strong
+    for r in strong:
+        assert r["output"]["signal"]["reason"] == "CONFIRMED", r["id"]
+        assert any(e["weight"] >= 2.5 and e["state"] != "VOID" for e in r["input"]["evidence"]), r["id"]
+
+
+def test_evidence_states_agree_with_the_bars_shown(sample_examples: list[dict]) -> None:
+    """A pattern with a later close beyond its level among the bars shown is VOID; a LIVE or CONFIRMED one has
+    none (a VOID one without such a close was cancelled by a follow-through the other way)."""
+    for r in sample_examples[::7]:
+        inp = r["input"]
+        bars = [*inp["recent_candles"], inp["current_candle"]]
+        for e in inp["evidence"]:
+            if e["timeframe"] != inp["primary_timeframe"]:
+                continue
+            later = bars[len(bars) - e["bars_ago"] :]
+            sign = 1 if e["direction"] == "BULLISH" else -1
+            beyond = any(sign * c["close"] < sign * e["level"] for c in later)
+            assert not beyond or e["state"] == "VOID", (r["id"], e)
+
+
+def test_reasons_match_the_signal_types(sample_examples: list[dict]) -> None:
+    allowed = {"BUY": {"CONFIRMED", "UNCONFIRMED"}, "SELL": {"CONFIRMED", "UNCONFIRMED"},
+               "HOLD": {"CONFLICT", "STAND_ASIDE", "LEAN", "NO_EDGE"}}
+    hold_strength = {"CONFLICT": "STRONG", "STAND_ASIDE": "STRONG", "LEAN": "WEAK", "NO_EDGE": "MODERATE"}
+    seen = set()
+    for r in sample_examples:
+        sig = r["output"]["signal"]
+        assert sig["reason"] in allowed[sig["type"]], r["id"]
+        if sig["type"] == "HOLD":
+            assert sig["strength"] == hold_strength[sig["reason"]], r["id"]
+        seen.add((sig["type"], sig["reason"]))
+    assert seen == {(t, reason) for t, reasons in allowed.items() for reason in reasons}
 
 
 def test_every_record_has_the_same_keys_and_types(sample_examples: list[dict]) -> None:
@@ -244,18 +282,13 @@ def test_every_record_has_the_same_keys_and_types(sample_examples: list[dict]) -
         assert set(r) == {"id", "input", "output", "meta"}
 
 
-def test_explanations_are_varied(sample_examples: list[dict]) -> None:
-    for section in range(1, 7):
-        firsts = Counter(r["output"]["explanation"].split("\n")[section].split(" ")[0:2].__str__()
-                         for r in sample_examples)
-        top_share = firsts.most_common(1)[0][1] / len(sample_examples)
-        assert top_share < 0.7, (section, firsts.most_common(3))
-
-
 def test_signals_are_not_one_sided_on_the_sample(sample_examples: list[dict]) -> None:
+    """Rules v2 stand aside on most bars; BUY and SELL each still take a real share, neither dwarfs the other."""
     types = Counter(r["output"]["signal"]["type"] for r in sample_examples)
-    for kind in ("BUY", "SELL", "HOLD"):
-        assert 0.1 < types[kind] / len(sample_examples) < 0.7, types
+    n = len(sample_examples)
+    for kind in ("BUY", "SELL"):
+        assert 0.03 < types[kind] / n < 0.3, types
+    assert 0.5 < types["BUY"] / types["SELL"] < 2, types
 
 
 def test_splits_inside_the_window_are_rescaled_and_reported(sample_examples: list[dict]) -> None:

@@ -91,8 +91,12 @@ def _details(details: dict[str, Any]) -> str:
 def _levels(levels: list[dict[str, Any]], decimals: int) -> str:
     if not levels:
         return "none"
-    return "; ".join(f"{_price(lv.get('price'), decimals)} ({lv.get('touches')} touches, "
+    return "; ".join(f"{_price(lv.get('price'), decimals)} ({_touches(lv.get('touches'))}, "
                      f"{_ratio(lv.get('distance_atr'))} ATR)" for lv in levels)
+
+
+def _touches(n: Any) -> str:
+    return f"{n} touch" if n == 1 else f"{n} touches"
 
 
 def _prompt_lines(inp: dict[str, Any], decimals: int) -> list[str]:
@@ -127,7 +131,12 @@ def _prompt_lines(inp: dict[str, Any], decimals: int) -> list[str]:
         trend += f", SMA fast {_price(tr.get('sma_fast'), decimals)}, SMA slow {_price(tr.get('sma_slow'), decimals)}"
     rng = tr.get("trading_range")
     if isinstance(rng, dict) and rng.get("state"):
-        trend += f"; trading range {rng.get('state')} (width {_ratio(rng.get('width_atr'))} ATR)"
+        trend += f"; trading range {rng.get('state')} (width {_ratio(rng.get('width_atr'))} ATR"
+        if "prior_move_atr" in rng:
+            trend += f", leg before it {_ratio(rng.get('prior_move_atr'))} ATR"
+        if "position" in rng:
+            trend += f", close at {_ratio(rng.get('position'))} of the 40-bar high-low"
+        trend += ")"
     lines.append(trend)
     detected = [(name, p) for name, p in (inp.get("pattern_analysis") or {}).items() if p.get("detected")]
     if detected:
@@ -137,9 +146,20 @@ def _prompt_lines(inp: dict[str, Any], decimals: int) -> list[str]:
             lines.append(f"- {name} ({p.get('direction')})" + (f": {details}" if details else ""))
     else:
         lines.append("Patterns on this bar: none")
+    evidence = inp.get("evidence")
+    if evidence is not None:
+        tf = inp.get("primary_timeframe")
+        if evidence:
+            lines.append("Evidence of the last 6 bars and the higher timeframe:")
+            lines += _table([[f"t-{e.get('bars_ago')}" if e.get("timeframe") == tf else f"{e.get('timeframe')} last",
+                              str(e.get("pattern")), str(e.get("direction")), _ratio(e.get("weight")),
+                              str(e.get("state")), _price(e.get("level"), decimals)] for e in evidence],
+                            ["bar", "pattern", "direction", "weight", "state", "level"])
+        else:
+            lines.append("Evidence of the last 6 bars and the higher timeframe: none")
     prior = [f"t-{pp.get('bars_ago')}: {', '.join(pp.get('patterns') or []) or 'none'}"
              for pp in inp.get("prior_patterns") or []]
-    if prior:
+    if prior:  # a record of engine 1
         lines.append("Patterns on prior bars: " + "; ".join(prior))
     sr = inp.get("support_resistance") or {}
     lines.append(f"Support below: {_levels(sr.get('nearby_support') or [], decimals)}")

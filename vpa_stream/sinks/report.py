@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 
 from vpa_stream.processors.faithfulness import check_example
@@ -64,10 +65,12 @@ def label_distribution(examples: Iterable[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+_KINDS = {"number": "numbers", "code": "codes", "field": "codes", "header": "header", "unverifiable": "unverifiable",
+          "false": "false_claims", "evidence": "evidence", "not": "not_v2"}
+
+
 def _problem_kind(problem: str) -> str:
-    """numbers, classes (names), header, or other (empty section, forbidden word, direction words)."""
-    first = problem.split(" ", 1)[0]
-    return {"number": "numbers", "name": "classes", "header": "header"}.get(first, "other")
+    return _KINDS.get(problem.split(" ", 1)[0], "other")
 
 
 def faithfulness(examples: Iterable[dict[str, Any]]) -> dict[str, Any]:
@@ -85,7 +88,7 @@ def faithfulness(examples: Iterable[dict[str, Any]]) -> dict[str, Any]:
         "n": n,
         "failing": len(failing),
         "failing_rate": len(failing) / n if n else 0.0,
-        "by_kind": {k: kinds.get(k, 0) for k in ("numbers", "classes", "header", "other")},
+        "by_kind": {k: kinds.get(k, 0) for k in (*dict.fromkeys(_KINDS.values()), "other")},
         "failing_ids": sorted(failing),
         "problems": {k: failing[k][:5] for k in sorted(failing)[:MAX_LISTED_FAILURES]},
     }
@@ -101,8 +104,27 @@ def load_dataset(in_dir: Path) -> list[dict[str, Any]]:
         raise ReportError(str(exc)) from exc
 
 
-def compute_report(examples: Sequence[dict[str, Any]], price_bars: Iterable[Bar], seed: int = 0) -> dict[str, Any]:
-    """Every number of the report, JSON-ready."""
+def prose_lengths(examples: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Words and characters per explanation, and tokens estimated at 4 characters a token (the export's
+    ``--tokenizer`` counts real ones)."""
+    words = np.array([len(ex["output"]["explanation"].split()) for ex in examples], dtype=float)
+    chars = np.array([len(ex["output"]["explanation"]) for ex in examples], dtype=float)
+    if not len(words):
+        return {"mean_words": 0.0, "p95_words": 0.0, "mean_chars": 0.0, "mean_tokens_estimate": 0.0}
+    return {"mean_words": float(words.mean()), "p95_words": float(np.percentile(words, 95)),
+            "mean_chars": float(chars.mean()), "mean_tokens_estimate": float(chars.mean() / 4)}
+
+
+def _within(examples: Sequence[dict[str, Any]], start: str | None, end: str | None) -> list[dict[str, Any]]:
+    """The examples whose decision time falls in [start, end] (ISO dates or times; either may be open)."""
+    return [ex for ex in examples if (start is None or ex["input"]["timestamp"] >= start)
+            and (end is None or ex["input"]["timestamp"][: len(end)] <= end)]
+
+
+def compute_report(examples: Sequence[dict[str, Any]], price_bars: Iterable[Bar], seed: int = 0,
+                   evaluate: tuple[str | None, str | None] = (None, None)) -> dict[str, Any]:
+    """Every number of the report, JSON-ready. ``evaluate`` limits the forward-return evaluation to a window of
+    decision times (a held-out period the rules were not shaped on)."""
     started = time.perf_counter()
     report: dict[str, Any] = {
         "examples": len(examples),
@@ -117,7 +139,9 @@ def compute_report(examples: Sequence[dict[str, Any]], price_bars: Iterable[Bar]
     report["faithfulness"] = faithfulness(examples)
     report["duplicates"] = duplicate_rates(examples)
     report["diversity"] = diversity(examples)
-    report["signals"] = evaluate_signals(examples, PriceTable(price_bars), seed)
+    report["prose"] = prose_lengths(examples)
+    report["signals"] = evaluate_signals(_within(examples, *evaluate), PriceTable(price_bars), seed)
+    report["signals"]["window"] = {"from": evaluate[0], "to": evaluate[1]}
     log.info("report computed in %.1f s", time.perf_counter() - started, extra={"examples": len(examples)})
     return report
 
@@ -135,11 +159,12 @@ def build_report(in_dir: Path, price_bars: Iterable[Bar], out_dir: Path, seed: i
 
 
 def write_report(examples: Sequence[dict[str, Any]], price_bars: Iterable[Bar], out_dir: Path, seed: int = 0,
-                 source: str = "", input_name: str = "") -> dict[str, Any]:
+                 source: str = "", input_name: str = "",
+                 evaluate: tuple[str | None, str | None] = (None, None)) -> dict[str, Any]:
     """Compute the report of ``examples`` and write the figures, ``report.json`` and ``index.html``."""
     from vpa_stream.sinks.report_figures import render_figures, render_page
 
-    report = compute_report(examples, price_bars, seed)
+    report = compute_report(examples, price_bars, seed, evaluate)
     report["input"] = input_name
     report["price_source"] = source
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -161,8 +186,13 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         f"duplicates     exact {dup['exact_duplicate_rate']:.2%}, near {dup['near_duplicate_rate']:.2%}",
         f"diversity      distinct-1 {div['distinct_1']:.4f}, distinct-2 {div['distinct_2']:.4f}, "
         f"largest phrasing {div['largest_phrasing_share']:.1%}",
+        f"prose          {report['prose']['mean_words']:.0f} words an explanation "
+        f"(p95 {report['prose']['p95_words']:.0f}), about {report['prose']['mean_tokens_estimate']:.0f} tokens",
     ]
     signals = report["signals"]
+    window = signals.get("window") or {}
+    if window.get("from") or window.get("to"):
+        out.append(f"evaluated on   {window.get('from') or 'start'} .. {window.get('to') or 'end'}")
     out.append(f"prices         {signals['with_prices']:,} of {signals['examples']:,} examples "
                f"({signals['price_mismatches']:,} closes differ from the price source)")
     for h in signals["horizons"]:
@@ -197,6 +227,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                     help="price source for forward returns: sample, csv:PATH, parquet:PATH or yfinance "
                          "(alias of --source; default: %(default)s)")
     rp.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: %(default)s)")
+    rp.add_argument("--evaluate-from", default=None,
+                    help="evaluate forward returns only on examples from this date (a held-out period)")
+    rp.add_argument("--evaluate-to", default=None, help="... and up to this date (inclusive)")
     rp.set_defaults(handler=handler)
     return rp
 
@@ -220,7 +253,7 @@ def handler(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
         raise UsageError(str(exc)) from exc
     bars = list(bars_of(make_sources(args), dead))
     report = write_report(examples, bars, Path(args.report_out), int(args.seed), ", ".join(source_specs(args)),
-                          str(in_dir))
+                          str(in_dir), (args.evaluate_from, args.evaluate_to))
     print(f"vpa-stream report -> {Path(args.report_out) / 'index.html'}")
     for line in summary_lines(report):
         print("  " + line)

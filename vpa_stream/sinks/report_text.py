@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from vpa_stream.processors.engine.grammar import skeleton
+
 NUM_PERM = 128
 BANDS = 16  # 16 bands of 8 rows: pairs above ~0.7 Jaccard become candidates with high probability
 SHINGLE_WORDS = 5
@@ -149,9 +151,9 @@ def duplicate_rates(examples: Sequence[dict[str, Any]], threshold: float = NEAR_
 # -- diversity -------------------------------------------------------------------------------------------------
 
 def mask(text: str) -> str:
-    """A phrasing's skeleton: numbers -> #, timeframe labels -> TF, CLASS and PATTERN names -> C."""
-    text = _TIMEFRAME.sub("TF", text)
-    text = _NUMBER.sub("#", text)
+    """A phrasing's skeleton: numbers -> #, the lexicon's words (classes, patterns, bar references, charts) -> _,
+    and, for datasets of engine 1, timeframe labels -> TF and CLASS names -> C."""
+    text = skeleton(_TIMEFRAME.sub("TF", text))
     return _CLASS.sub(lambda m: "TF" if m.group(0) == "TF" else "C", text)
 
 

@@ -52,10 +52,12 @@ class Analysis:
     swing_structure: str
     supports: list[Level]
     resistances: list[Level]
-    range_state: str  # NONE (not a range), NEUTRAL, ACCUMULATION, DISTRIBUTION
+    range_state: str  # the held state (§3 hysteresis): NONE (not a range), NEUTRAL, ACCUMULATION, DISTRIBUTION
     range_width_atr: float
     range_drift: float
     range_prior_move_atr: float
+    range_position: float  # where the close sits in the high-low of the last range_bars bars (0 low .. 1 high)
+    recent_move_atr: float  # net move of the decline_lookback bars before t (C_{t-1} - C_{t-1-N}) in ATR
     #: detected patterns -> their details (the numbers that fired them); filled by patterns.detect
     patterns: dict[str, dict[str, float | str | None]] = field(default_factory=dict)
 
@@ -187,8 +189,18 @@ def analyse(s: Series, cfg: VPAConfig, decimals: int) -> Analysis:
     supports, resistances = _levels(memo, c, atr, cfg, decimals)
     swing = memo.swing
 
-    # §3 trading range
-    range_state, width_atr, drift, prior_move = _trading_range(s, atr, cfg)
+    # §3 trading range: this bar's own reading, then the state held by the hysteresis
+    raw_state, width_atr, drift, prior_move = _trading_range(s, atr, cfg)
+    s.range_raw[-1] = raw_state
+    s.range_numbers[-1] = (width_atr, drift, prior_move)
+    range_state, set_at = _held_range_state(s.range_raw, cfg)
+    if set_at >= 0 and range_state in ("ACCUMULATION", "DISTRIBUTION"):
+        width_atr, drift, prior_move = s.range_numbers[set_at]  # the reading that set the held state
+    first_rb = max(0, n - cfg.range_bars)
+    lowest, highest = min(ls[first_rb:]), max(hs[first_rb:])
+    position = ratio((c - lowest) / (highest - lowest)) if highest > lowest else 0.5
+    dl = cfg.decline_lookback
+    recent_move = ratio((cs[t - 1] - cs[t - 1 - dl]) / atr) if t - 1 - dl >= 0 and atr > 0 else 0.0
 
     return Analysis(
         index=s.count - 1,
@@ -201,6 +213,7 @@ def analyse(s: Series, cfg: VPAConfig, decimals: int) -> Analysis:
         volume_trend=vtrend, validation=validation, swing_structure=swing,
         supports=supports, resistances=resistances,
         range_state=range_state, range_width_atr=width_atr, range_drift=drift, range_prior_move_atr=prior_move,
+        range_position=position, recent_move_atr=recent_move,
     )
 
 
@@ -303,6 +316,12 @@ def _swing_structure(pivots: list[Pivot]) -> str:
 
 
 def _trading_range(s: Series, atr: float, cfg: VPAConfig) -> tuple[str, float, float, float]:
+    """The newest bar's own range reading: (state, width in ATR, drift, net move of the leg before, in ATR).
+
+    A range when the close moved at most ``range_drift`` of the range's width over ``range_bars`` bars and the
+    width is at most ``range_max_width_atr``; ACCUMULATION when the ``range_bars`` bars before it fell by at least
+    max(``range_prior_move_atr`` ATR, ``range_prior_move_width`` x width), DISTRIBUTION when they rose as much.
+    """
     rb = cfg.range_bars
     n = len(s.c)
     if n < rb or atr <= 0:
@@ -317,9 +336,26 @@ def _trading_range(s: Series, atr: float, cfg: VPAConfig) -> tuple[str, float, f
         return "NEUTRAL", width_atr, drift, 0.0
     # net move of the rb bars before the range: close of its last bar minus close of its first bar
     prior = ratio((s.c[n - rb - 1] - s.c[n - 2 * rb]) / atr)
-    if prior <= -cfg.range_prior_move_atr:
+    need = max(cfg.range_prior_move_atr, ratio(cfg.range_prior_move_width * width_atr))
+    if prior <= -need:
         return "ACCUMULATION", width_atr, drift, prior
-    if prior >= cfg.range_prior_move_atr:
+    if prior >= need:
         return "DISTRIBUTION", width_atr, drift, prior
     return "NEUTRAL", width_atr, drift, prior
 
+
+def _held_range_state(raw: list[str], cfg: VPAConfig) -> tuple[str, int]:
+    """The state of the newest run of ``range_hold_bars`` bars that agree, searched ``range_hold_lookback`` bars
+    back, while it is still read on one of the last ``range_hold_bars`` bars (else NONE), and the position of the
+    newest bar of that run (-1 when none): a state changes only once that many consecutive bars agree, ends once
+    that many bars no longer read it, and stays a function of the window (DOMAIN §1, purity)."""
+    hold = cfg.range_hold_bars
+    n = len(raw)
+    for j in range(n - 1, max(n - cfg.range_hold_lookback, hold - 1) - 1, -1):
+        state = raw[j]
+        k = 1
+        while k < hold and raw[j - k] == state:
+            k += 1
+        if k == hold:
+            return (state, j) if state in raw[max(0, n - hold) :] else ("NONE", -1)
+    return "NONE", -1

@@ -21,11 +21,11 @@ from typing import Any
 from vpa_stream.processors.config import ENGINE_VERSION, VPAConfig
 from vpa_stream.processors.engine.analysis import Analysis, Level, analyse
 from vpa_stream.processors.engine.explain import explain
-from vpa_stream.processors.engine.patterns import PATTERNS, detect
+from vpa_stream.processors.engine.patterns import CATALOGUE, detect
 from vpa_stream.processors.engine.periods import PeriodAggregator, SessionCalendar
 from vpa_stream.processors.engine.render import price_decimals
 from vpa_stream.processors.engine.series import Series
-from vpa_stream.processors.engine.signal import Signal, decide
+from vpa_stream.processors.engine.signal import BarFacts, HigherContext, Location, Signal, decide
 from vpa_stream.schemas.models import TIMEFRAME_SECONDS, Bar, iso_utc
 
 
@@ -53,7 +53,7 @@ class Example:
 
 
 _UNDETECTED: dict[str, dict[str, Any]] = {
-    name: {"detected": False, "direction": direction, "details": {}} for name, (_, direction) in PATTERNS.items()
+    name: {"detected": False, "direction": p.direction, "details": {}} for name, p in CATALOGUE.items()
 }
 
 #: the minimum bars a context timeframe needs before it is reported (fast SMA and its slope)
@@ -78,6 +78,19 @@ def _append(s: Series, bar: Bar) -> None:
         a.atr /= r
 
 
+@dataclass(frozen=True, slots=True)
+class ContextBar:
+    """The newest bar of a series as other timeframes see it: its context entry and its extremes."""
+
+    as_of: str
+    close_time: int
+    open_time: int
+    analysis: Analysis
+    pattern: str | None  # its heaviest pattern
+    low: float
+    high: float
+
+
 class SymbolEngine:
     """All timeframes of one symbol: supplied series, derived series, and their latest context entries."""
 
@@ -90,17 +103,18 @@ class SymbolEngine:
         self.series: dict[str, Series] = {}
         self.derived: dict[str, Series] = {}
         self.aggregators: dict[str, list[PeriodAggregator]] = {}
-        #: (timeframe, derived) -> close time (ms, ISO) and analysis of that series' newest bar: its context entry
-        self.context: dict[tuple[str, bool], tuple[int, str, Analysis]] = {}
-        #: timeframe -> its _context_for result, dropped whenever an entry of another timeframe changes
-        self.context_views: dict[str, dict[str, dict[str, Any]]] = {}
+        #: (timeframe, derived) -> that series' newest bar: its context entry and what the evidence reads of it
+        self.context: dict[tuple[str, bool], ContextBar] = {}
+        #: timeframe -> its _context_for result (entries and the bars they show), dropped whenever an entry of
+        #: another timeframe changes
+        self.context_views: dict[str, tuple[dict[str, dict[str, Any]], dict[str, ContextBar]]] = {}
         self.context_min_bars = _context_min_bars(cfg)
         self.max_lookback = cfg.max_lookback
         self.derive = dict(cfg.derive_timeframes)
 
     def _new_series(self, timeframe: str) -> Series:
         cfg = self.cfg
-        return Series(self.symbol, timeframe, cfg.window_bars, cfg.pivot_bars, cfg.confirmation_bars + 1,
+        return Series(self.symbol, timeframe, cfg.window_bars, cfg.pivot_bars, cfg.evidence_bars,
                       cfg.recent_candles + 1)
 
     def update(self, bar: Bar) -> Example | None:
@@ -113,6 +127,12 @@ class SymbolEngine:
         if last is not None and bar.close_time <= last:
             raise OutOfOrderBarError(bar, last)
         _append(s, bar)
+        if bar.split_ratio != 1.0:  # other timeframes' last bars, read as context, restated in post-split terms
+            r = bar.split_ratio
+            for key, cb in self.context.items():
+                if key[0] != tf and cb.close_time < bar.close_time:
+                    self.context[key] = ContextBar(cb.as_of, cb.close_time, cb.open_time, cb.analysis, cb.pattern,
+                                                   cb.low / r, cb.high / r)
         analysis, decimals = self._analyse(s)
         # derived higher timeframes: a period closing at this bar's close is closed at t, so it is context for t
         for agg in self.aggregators[tf]:
@@ -158,98 +178,138 @@ class SymbolEngine:
             return
         a = s.analyses[-1]
         assert a is not None
-        self.context[key] = (s.ct[-1], s.iso[-1], a)  # rendered when another timeframe's example first reads it
+        # rendered when another timeframe's example first reads it
+        self.context[key] = self._context_bar(s, len(s) - 1, a)
 
-    def _context_entry(self, as_of: str, a: Analysis, derived: bool) -> dict[str, Any]:
+    def _context_bar(self, s: Series, pos: int, a: Analysis) -> ContextBar:
         top = None
         if a.patterns:
-            top = max(a.patterns, key=lambda name: (self.cfg.weight(PATTERNS[name][0]), name))
+            top = max(a.patterns, key=lambda name: (self.cfg.weight(CATALOGUE[name].family), name))
+        return ContextBar(s.iso[pos], s.ct[pos], s.ot[pos], a, top, s.l[pos], s.h[pos])
+
+    def _context_entry(self, bar: ContextBar, derived: bool) -> dict[str, Any]:
+        a = bar.analysis
         return {
-            "as_of": as_of,
+            "as_of": bar.as_of,
             "trend": a.trend_status,
             "strength": a.trend_strength,
             "volume_class": a.volume_class,
-            "pattern": top,
+            "pattern": bar.pattern,
             "derived": derived,
         }
 
-    def _context_for(self, timeframe: str) -> dict[str, dict[str, Any]]:
-        """The entry of every other timeframe as of t, the close of ``timeframe``'s newest bar; by duration."""
-        view = self.context_views.get(timeframe)
-        if view is None:
-            view, closed_by_t = self._build_context(timeframe, self.series[timeframe].ct[-1])
+    def _context_for(self, timeframe: str) -> tuple[dict[str, dict[str, Any]], dict[str, ContextBar]]:
+        """The entry of every other timeframe as of t, the close of ``timeframe``'s newest bar, by duration; and
+        the bar each entry shows."""
+        cached = self.context_views.get(timeframe)
+        if cached is None:
+            view, bars, closed_by_t = self._build_context(timeframe, self.series[timeframe].ct[-1])
+            cached = (view, bars)
             if closed_by_t:  # an entry that had to fall back may be the newest one at a later t: not cached
-                self.context_views[timeframe] = view
-        return dict(view)  # each record gets its own map
+                self.context_views[timeframe] = cached
+        return dict(cached[0]), cached[1]  # each record gets its own map
 
-    def _build_context(self, timeframe: str, t: int) -> tuple[dict[str, dict[str, Any]], bool]:
+    def _build_context(self, timeframe: str, t: int
+                       ) -> tuple[dict[str, dict[str, Any]], dict[str, ContextBar], bool]:
         """Per other timeframe, its newest bar closed at or before t; of a supplied and a derived series of one
-        timeframe the one with the later bar, the supplied one on a tie. Also whether no entry had to fall back
-        from a bar after t (the replay order makes that the rule)."""
-        best: dict[str, tuple[int, bool, str, Analysis]] = {}
+        timeframe the one with the later bar, the supplied one on a tie. Returns the entries, the bars they show
+        (which the evidence reads), and whether no entry had to fall back from a bar after t (the replay order
+        makes that the rule)."""
+        best: dict[str, tuple[ContextBar, bool]] = {}
         closed_by_t = True
-        for (tf, derived), entry in self.context.items():
+        for (tf, derived), bar in self.context.items():
             if tf == timeframe:
                 continue
-            if entry[0] > t:
+            if bar.close_time > t:
                 closed_by_t = False
                 found = self._closed_by(tf, derived, t)
                 if found is None:
                     continue
-                entry = found
-            close, as_of, a = entry
+                bar = found
             held = best.get(tf)
-            if held is None or (close, not derived) > (held[0], not held[1]):
-                best[tf] = (close, derived, as_of, a)
-        view = {tf: self._context_entry(best[tf][2], best[tf][3], best[tf][1])
-                for tf in sorted(best, key=lambda k: TIMEFRAME_SECONDS[k])}
-        return view, closed_by_t
+            if held is None or (bar.close_time, not derived) > (held[0].close_time, not held[1]):
+                best[tf] = (bar, derived)
+        order = sorted(best, key=lambda k: TIMEFRAME_SECONDS[k])
+        view = {tf: self._context_entry(best[tf][0], best[tf][1]) for tf in order}
+        return view, {tf: best[tf][0] for tf in order}, closed_by_t
 
-    def _closed_by(self, timeframe: str, derived: bool, t: int) -> tuple[int, str, Analysis] | None:
+    def _closed_by(self, timeframe: str, derived: bool, t: int) -> ContextBar | None:
         """The newest bar of a series closed at or before t that still has its analysis and enough bars before
         it to be context; None when the series keeps none (the entry is then left out)."""
         s = (self.derived if derived else self.series)[timeframe]
         for pos in range(len(s) - 1, max(-1, len(s) - 1 - s.keep_analyses), -1):
             a = s.analyses[pos]
             if s.ct[pos] <= t and a is not None and pos + 1 >= self.context_min_bars:
-                return s.ct[pos], s.iso[pos], a
+                return self._context_bar(s, pos, a)
         return None
 
     def _example(self, s: Series, a: Analysis, decimals: int) -> Example:
-        cfg = self.cfg
         s.set_decimals(decimals)
         t = len(s) - 1
         close_time = s.ct[t]
         ts = s.iso[t]
         example_id = f"{self.symbol}|{s.timeframe}|{ts}"
-        mtf = self._context_for(s.timeframe)
-        own = TIMEFRAME_SECONDS[s.timeframe]
-        higher = [tf for tf in mtf if TIMEFRAME_SECONDS[tf] > own]
-        if higher:
-            context = (mtf[higher[0]]["trend"], higher[0])
-        else:
-            context = (a.trend_status, s.timeframe)
-        analyses = s.analyses
-        previous = [analyses[t - k] if t - k >= 0 else None for k in range(1, cfg.confirmation_bars + 1)]
-        signal = decide(a, previous, context, cfg)
-        record_input = self._input(s, a, previous, ts, decimals, mtf)
-        explanation = explain(record_input, signal, decimals, example_id)
+        mtf, shown = self._context_for(s.timeframe)
+        signal = self._signal(s, a, decimals, mtf, shown)
+        record_input = self._input(s, a, signal, ts, decimals, mtf)
+        output_signal = {"type": signal.type, "strength": signal.strength, "reason": signal.reason}
         record = {
             "id": example_id,
             "input": record_input,
-            "output": {"signal": {"type": signal.type, "strength": signal.strength}, "explanation": explanation},
+            "output": {"signal": output_signal, "explanation": explain(record_input, output_signal, decimals,
+                                                                     example_id, self.cfg)},
             "meta": self._meta(s, signal, decimals),
         }
         return Example(example_id, self.symbol, s.timeframe, close_time, record)
 
-    def _input(self, s: Series, a: Analysis, previous: list[Analysis | None], ts: str, decimals: int,
+    def _signal(self, s: Series, a: Analysis, decimals: int, mtf: dict[str, dict[str, Any]],
+                shown: dict[str, ContextBar]) -> Signal:
+        """The §5 signal from the evidence window t-5 .. t and the nearest higher timeframe."""
+        cfg = self.cfg
+        t = len(s) - 1
+        first = max(0, t - cfg.evidence_bars + 1)
+        bars = []
+        for i in range(first, t + 1):
+            ai = s.analyses[i]
+            if ai is None:
+                continue  # before the series' first analysed bar
+            bars.append(BarFacts(t - i, round(s.c[i], decimals), round(s.l[i], decimals), round(s.h[i], decimals),
+                                 s.v[i], s.v[i - 1] if i > 0 else s.v[i], ai.close_position, ai.body_ratio,
+                                 ai.volume_ratio, ai.spread_ratio, ai.atr, ai.patterns, ai.range_state))
+        own = TIMEFRAME_SECONDS[s.timeframe]
+        higher = [tf for tf in mtf if TIMEFRAME_SECONDS[tf] > own]
+        htf = None
+        if higher:
+            tf = higher[0]
+            entry = mtf[tf]
+            bar = shown.get(tf)
+            if bar is not None:
+                i = t
+                while i >= 0 and s.ct[i] > bar.close_time:
+                    i -= 1
+                later = [round(s.c[j], decimals) for j in range(i + 1, t + 1)]  # primary bars closed after it
+                period = []
+                while i >= 0 and s.ct[i] > bar.open_time:
+                    period.append(t - i)
+                    i -= 1
+                htf = HigherContext(tf, str(entry["trend"]), bar.pattern if bar.close_time >= s.ct[0] else None,
+                                    round(bar.low, decimals), round(bar.high, decimals), len(later), tuple(later),
+                                    tuple(period))
+        proven_up = [lv.distance_atr for lv in a.resistances if lv.touches >= cfg.room_min_touches]
+        proven_down = [lv.distance_atr for lv in a.supports if lv.touches >= cfg.room_min_touches]
+        where = Location(round(s.c[t], decimals), round(a.atr, decimals), proven_up[0] if proven_up else None,
+                         proven_down[0] if proven_down else None)
+        return decide(bars, htf, a.trend_status, where, "LOW_VOLUME_DOJI" in a.patterns, "ANOMALY" in a.patterns,
+                      s.timeframe, cfg)
+
+    def _input(self, s: Series, a: Analysis, signal: Signal, ts: str, decimals: int,
                mtf: dict[str, dict[str, Any]]) -> dict[str, Any]:
         cfg = self.cfg
         t = len(s) - 1
         first_recent = max(0, t - cfg.recent_candles)
         patterns = dict(_UNDETECTED)
         for name, details in a.patterns.items():
-            patterns[name] = {"detected": True, "direction": PATTERNS[name][1], "details": details}
+            patterns[name] = {"detected": True, "direction": CATALOGUE[name].direction, "details": details}
         return {
             "timestamp": ts,
             "ticker": self.symbol,
@@ -281,18 +341,17 @@ class SymbolEngine:
                 "swing_structure": a.swing_structure,
                 "sma_fast": round(a.sma_fast, decimals),
                 "sma_slow": round(a.sma_slow, decimals),
+                "recent_move_atr": a.recent_move_atr,
                 "trading_range": {
                     "state": a.range_state,
                     "width_atr": a.range_width_atr,
                     "drift": a.range_drift,
                     "prior_move_atr": a.range_prior_move_atr,
+                    "position": a.range_position,
                 },
             },
             "pattern_analysis": patterns,
-            "prior_patterns": [
-                {"bars_ago": k, "patterns": list(p.patterns) if p is not None else []}
-                for k, p in enumerate(previous, start=1)
-            ],
+            "evidence": [e.to_record() for e in signal.evidence],
             "support_resistance": {
                 "nearby_support": [
                     {"price": round(lv.price, decimals), "touches": lv.touches, "distance_atr": lv.distance_atr}
@@ -309,7 +368,8 @@ class SymbolEngine:
     def _meta(self, s: Series, signal: Signal, decimals: int) -> dict[str, Any]:
         cfg = self.cfg
         rules = [name for name in s.analyses[-1].patterns] if s.analyses[-1] is not None else []
-        rules += [f"{e.name}@t-{e.bars_ago}" for e in signal.evidence if e.confirmed]
+        rules += [f"{e.pattern}@{e.timeframe if e.timeframe != s.timeframe else 't-' + str(e.bars_ago)}:{e.state}"
+                  for e in signal.evidence if e.bars_ago > 0 or e.timeframe != s.timeframe]
         splits = []
         if s.splits:
             oldest = s.ct[max(0, len(s) - self.max_lookback)]

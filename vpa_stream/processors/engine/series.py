@@ -54,6 +54,8 @@ class Series:
         "pivot_memo",
         "pivot_version",
         "pivots",
+        "range_numbers",
+        "range_raw",
         "rng",
         "source",
         "splits",
@@ -87,6 +89,8 @@ class Series:
         self.iso: list[str] = []  # close times rendered once (iso_utc), read by every later example and context
         self.candles: list[dict[str, object] | None] = []  # rendered on first use, reused by later examples
         self.analyses: list[Analysis | None] = []
+        self.range_raw: list[str] = []  # each bar's own trading-range reading, which the hysteresis reads back
+        self.range_numbers: list[tuple[float, float, float]] = []  # ... and its (width ATR, drift, prior move ATR)
         self.pivots: list[Pivot] = []
         #: bumped whenever the pivots change (a new one, a trim, a split): analysis memoises per version
         self.pivot_version = 0
@@ -123,6 +127,8 @@ class Series:
         self.iso.append(iso_utc(bar.close_time))
         self.candles.append(None)
         self.analyses.append(None)
+        self.range_raw.append("NONE")
+        self.range_numbers.append((0.0, 0.0, 0.0))
         n = len(self.analyses)
         if n > self.keep_analyses:
             self.analyses[n - 1 - self.keep_analyses] = None
@@ -138,7 +144,7 @@ class Series:
     def _trim(self) -> None:
         cut = len(self.c) - self.capacity
         for seq in (self.o, self.h, self.l, self.c, self.v, self.ot, self.ct, self.tr, self.rng, self.iso, self.candles,
-                    self.analyses):
+                    self.analyses, self.range_raw, self.range_numbers):
             del seq[:cut]
         first = self.first_index
         self.pivots = [p for p in self.pivots if p.index >= first]
