@@ -17,17 +17,15 @@ from fastavro.validation import validate
 
 from vpa_stream.cli import main
 from vpa_stream.pipeline import run_backfill
-from vpa_stream.processors.engine import Example
 from vpa_stream.processors.stage import ExampleStage
-from vpa_stream.producers.replay import bars_of
 from vpa_stream.producers.sources.base import SourceOptions
 from vpa_stream.producers.sources.files import FileSource
 from vpa_stream.producers.sources.sample import SampleSource
 from vpa_stream.producers.validate import DeadLetter
 from vpa_stream.schemas.codec import SCHEMA_DIR
 from vpa_stream.schemas.models import Bar
-from vpa_stream.sinks.dataset import SinkOptions
-from vpa_stream.sinks.worker import LocalSink, SinkProcessError, SinkWorker
+from vpa_stream.sinks.dataset import EXAMPLE, SinkOptions, example_line
+from vpa_stream.sinks.worker import SinkProcessError, SinkWorker
 
 
 def tree_digest(root: Path) -> dict[str, str]:
@@ -83,35 +81,11 @@ def test_sink_in_a_child_process_writes_the_same_bytes_as_in_process(tmp_path: P
     assert tree_digest(tmp_path / "child") == tree_digest(tmp_path / "local")
 
 
-class _AlternatingSink(SinkWorker):
-    """Sends every other example to the child for encoding, whatever its load."""
-
-    turn = 0
-
-    def child_keeps_up(self) -> bool:
-        self.turn += 1
-        return self.turn % 2 == 0
-
-
-def test_examples_encoded_by_either_process_give_the_same_bytes(tmp_path: Path) -> None:
-    stage = ExampleStage()
-    examples = [e for bar in bars_of([SampleSource()], lambda _: None)
-                if isinstance(e := stage.process_example(bar), Example)]
-    results = []
-    for sink in (_AlternatingSink(tmp_path / "shared"), LocalSink(tmp_path / "local")):
-        for example in examples:
-            sink.accept_example(example)
-        results.append(sink.finish())
-    shared, local = ((r.written, r.duplicates, r.dead_letters, r.files) for r in results)
-    assert shared == local and shared[0] == len(examples)
-    assert tree_digest(tmp_path / "shared") == tree_digest(tmp_path / "local")
-
-
 def test_a_failure_in_the_sink_process_is_reported_with_its_cause_and_leaves_no_file(tmp_path: Path) -> None:
-    sink = _AlternatingSink(tmp_path / "out")
-    sink.turn = 1  # the first example goes to the child, which cannot encode it
-    sink.accept_example(Example("X|1d|2000-01-03T21:00:00Z", "X", "1d", 946933200000, {"id": "X|1d|2000"}))
-    with pytest.raises(SinkProcessError, match=r"the sink process failed: .*Error"):
+    sink = SinkWorker(tmp_path / "out")
+    sink.write(example_line("X|1d|2000-01-03T21:00:00Z", {"id": "X|1d|2000-01-03T21:00:00Z"}))
+    sink.write((EXAMPLE, "not an id", b"{}"))  # the sink cannot tell its series
+    with pytest.raises(SinkProcessError, match=r"the sink process failed: ValueError: "):
         sink.finish()
     sink.abort()
     assert not sink.process.is_alive()

@@ -8,7 +8,8 @@ typed errors and prints nothing.
   yfinance, ``ticker`` and ``tickers`` both given); nothing was read or written.
 - ``vpa_stream.producers.sources.base.SourceError`` (and its ``TimeframeError``): a source that cannot be read,
   or that does not supply the primary or a context timeframe asked for.
-- ``vpa_stream.sinks.worker.SinkProcessError``: the sink failed while writing.
+- ``vpa_stream.sinks.worker.SinkProcessError``: the sink failed while writing; ``vpa_stream.processes.
+  EngineProcessError``: an engine process failed (both are ``vpa_stream.processes.StageProcessError``).
 """
 
 from __future__ import annotations
@@ -41,13 +42,13 @@ class TrainingDataGenerator:
     """Generates VPA training examples (JSONL) into ``output_dir``.
 
     ``config``: a ``VPAConfig``, or a mapping of its fields (the ``[engine]`` table of a config file), or None
-    for the defaults. ``sink_options`` sets file rotation and gzip; ``parallel`` runs the sink in a child
-    process on the other core (the same bytes either way).
+    for the defaults. ``sink_options`` sets file rotation and gzip; ``workers`` the engine processes (default:
+    the cores available); ``parallel=False`` runs every stage in this process (the same bytes either way).
     """
 
     def __init__(self, output_dir: str | Path = "vpa_training_data",
                  config: VPAConfig | Mapping[str, Any] | None = None, *, sink_options: SinkOptions | None = None,
-                 parallel: bool = True) -> None:
+                 parallel: bool = True, workers: int | None = None) -> None:
         self.output_dir = Path(output_dir)
         if config is None or isinstance(config, VPAConfig):
             self.config = config or VPAConfig()
@@ -58,6 +59,7 @@ class TrainingDataGenerator:
                 raise RequestError("config", str(exc)) from exc
         self.sink_options = sink_options
         self.parallel = parallel
+        self.workers = workers
 
     def generate_training_data(
         self,
@@ -110,7 +112,7 @@ class TrainingDataGenerator:
         except SourceSpecError as exc:
             raise RequestError("source", str(exc)) from exc
         return run_backfill(sources, self.output_dir, cfg, self.sink_options, progress=progress,
-                            parallel=self.parallel, timeframes=timeframes)
+                            parallel=self.parallel, timeframes=timeframes, workers=self.workers)
 
 
 def read_examples(path: str | Path) -> list[dict[str, Any]]:

@@ -12,12 +12,13 @@ from typing import Any
 
 from vpa_stream import __version__
 from vpa_stream.memory import relax_gc
+from vpa_stream.processes import StageProcessError
 from vpa_stream.producers.sources.base import SESSION_HOURS, Session, Source, SourceError, SourceOptions
 from vpa_stream.producers.sources.specs import SourceSpecError, Timeframes, build_sources
+from vpa_stream.schemas.codec import WireMismatchError
 from vpa_stream.schemas.topics import BROKER_TIMEOUT_S, DEFAULT_BOOTSTRAP, KafkaSetupError
 from vpa_stream.settings import SettingsError, engine_config, load_file, option_defaults
 from vpa_stream.sinks.jsonl import OutputWriteError
-from vpa_stream.sinks.worker import SinkProcessError
 from vpa_stream.usage import UsageError, check_args
 
 EXIT_USAGE = 2
@@ -104,8 +105,13 @@ def build_parser(defaults: dict[str, Any]) -> argparse.ArgumentParser:
     bf.add_argument("--out", default="data", help="output directory (default: %(default)s)")
     _add_sink_options(bf)
     bf.add_argument("--no-progress", action="store_true", help="no progress bar")
+    bf.add_argument("--workers", type=int, default=None,
+                    help="engine processes, symbols partitioned over them as Kafka partitions keys (default: the "
+                         "cores available; 1 runs the engine in the main process); the files are the same bytes")
     bf.add_argument("--single-process", action="store_true",
-                    help="run the sink in this process instead of a child process on the other core")
+                    help="run every stage in this process (for debugging; one worker): the same bytes")
+    bf.add_argument("--verify-wire", action="store_true",
+                    help="round-trip every example through its Avro schema and stop at one that changes")
     bf.add_argument("--then-live", action="store_true",
                     help="after the backfill, fill the gap to now and keep polling (yfinance)")
     bf.add_argument("--grace", type=float, default=None, help="with --then-live: seconds after a close before polling")
@@ -306,11 +312,17 @@ def make_sources(args: argparse.Namespace) -> list[Source]:
 
 
 def cmd_backfill(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
+    from vpa_stream.engine_processes import MAX_PARTITIONS
     from vpa_stream.pipeline import run_backfill
     from vpa_stream.sinks.dataset import SinkOptions
 
     if args.max_records < 1 or args.max_bytes < 1:
         raise UsageError("--max-records and --max-bytes must be positive")
+    workers = None if args.workers is None else int(args.workers)
+    if workers is not None and not 1 <= workers <= MAX_PARTITIONS:
+        raise UsageError(f"--workers {workers}: must be between 1 and {MAX_PARTITIONS}")
+    if args.single_process and workers not in (None, 1):
+        raise UsageError(f"--single-process runs one engine: use it with --workers 1, not {workers}")
     cfg = engine_config(file_data)
     sources = make_sources(args)
     out = Path(args.out)
@@ -318,7 +330,8 @@ def cmd_backfill(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
     bar = _progress(args)
     try:
         summary = run_backfill(sources, out, cfg, sink_options, progress=bar.update if bar is not None else None,
-                               parallel=not args.single_process, timeframes=run_timeframes(args))
+                               parallel=not args.single_process, timeframes=run_timeframes(args),
+                               workers=workers, verify_wire=bool(args.verify_wire))
     finally:
         if bar is not None:
             bar.close()
@@ -368,7 +381,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args, file_data))
     except (UsageError, SettingsError) as exc:
         return _fail(exc, EXIT_USAGE, verbose, expected=True)
-    except (SourceError, KafkaSetupError, SinkProcessError, OutputWriteError) as exc:
+    except (SourceError, KafkaSetupError, StageProcessError, OutputWriteError, WireMismatchError) as exc:
         return _fail(exc, EXIT_FAILURE, verbose, expected=True)
     except KeyboardInterrupt:
         print("vpa-stream: interrupted", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""The processing stage both wirings share: a bar in, an Avro-encoded example (or a dead letter) out."""
+"""The processing stage both wirings share: a bar in, an example (Avro-encoded for a topic) or a dead letter out."""
 
 from __future__ import annotations
 
@@ -29,13 +29,16 @@ class ExampleStage:
     """Wraps the pure engine with validation and the Avro contract. One instance owns a set of symbols.
 
     ``primary_timeframes``: the timeframes that make examples; bars of the others are context only (None:
-    every timeframe makes examples).
+    every timeframe makes examples). ``verify_wire``: round-trip every example through its Avro schema as it is
+    made and raise ``WireMismatchError`` if it does not come back unchanged (embedded mode hands records on as
+    objects; this checks at run time that a topic would carry the same record).
     """
 
     def __init__(self, cfg: VPAConfig | None = None, codec: Codec | None = None,
-                 primary_timeframes: Iterable[str] | None = None) -> None:
+                 primary_timeframes: Iterable[str] | None = None, verify_wire: bool = False) -> None:
         self.engine = Engine(cfg, primary_timeframes)
         self.codec = codec or default_codec()
+        self.verify_wire = verify_wire
         self.warmup = 0  # primary bars without an example (their series was warming up)
         self.context = 0  # bars of context-only timeframes
 
@@ -53,7 +56,7 @@ class ExampleStage:
         return self.encode(result) if isinstance(result, Example) else result
 
     def process_example(self, bar: Bar) -> Example | DeadLetter | None:
-        """The example of ``bar`` before Avro encoding (the embedded sink may encode it on another core)."""
+        """The example of ``bar`` as an object (embedded mode: no Avro between stages of one run)."""
         reason = check_bar(bar)
         if reason is not None:
             return DeadLetter("processor", reason, payload_text(bar.to_record()), bar.symbol, bar.timeframe,
@@ -68,6 +71,8 @@ class ExampleStage:
                 self.warmup += 1
             else:
                 self.context += 1
+        elif self.verify_wire:
+            self.codec.check_round_trip("example", example.record)
         return example
 
     def encode(self, example: Example) -> Encoded:

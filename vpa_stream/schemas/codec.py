@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -30,6 +31,16 @@ class DecodeError(ValueError):
 
 class EncodeError(ValueError):
     """A record that does not fit its schema (a key the schema lacks, a missing field without default)."""
+
+
+class WireMismatchError(ValueError):
+    """A record that does not come back unchanged from its Avro encoding: the schema and the record disagree,
+    so the same record would read differently from a topic than from the stage that made it."""
+
+    def __init__(self, name: str, record_id: str, difference: str) -> None:
+        super().__init__(f"{name} {record_id} does not survive the Avro round trip: {difference}")
+        self.record_id = record_id
+        self.difference = difference
 
 
 @dataclass(frozen=True)
@@ -90,11 +101,49 @@ class Codec:
             raise DecodeError(f"{writer.name} body did not decode to a record")
         return writer.name, record
 
+    def check_round_trip(self, name: str, record: dict[str, Any]) -> None:
+        """Encode and decode ``record``; raise ``WireMismatchError`` unless it comes back the same, key order and
+        value types included (what its JSON line is made of)."""
+        _, decoded = self.decode(self.encode(name, record), expect=name)
+        difference = wire_difference(record, decoded)
+        if difference is not None:
+            raise WireMismatchError(name, str(record.get("id", "")), difference)
+
     def _version(self, name: str, version: int) -> KnownSchema:
         for known in self.by_fingerprint.values():
             if known.name == name and known.version == version:
                 return known
         raise KeyError(f"no schema {name} v{version}")
+
+
+def wire_difference(sent: Any, received: Any, path: str = "") -> str | None:
+    """Where ``received`` differs from ``sent`` (a path and both values), or None when they are the same tree.
+
+    Stricter than ``==``: 1 and 1.0, or True and 1, are different values here (they render differently in
+    JSON), and mappings must list their keys in the same order. NaN equals NaN.
+    """
+    where = path or "the record"
+    if type(sent) is not type(received):
+        return f"{where}: {sent!r} ({type(sent).__name__}) came back as {received!r} ({type(received).__name__})"
+    if isinstance(sent, dict):
+        if list(sent) != list(received):
+            return f"{where}: keys {list(sent)} came back as {list(received)}"
+        for key, value in sent.items():
+            found = wire_difference(value, received[key], f"{path}.{key}" if path else str(key))
+            if found is not None:
+                return found
+        return None
+    if isinstance(sent, list):
+        if len(sent) != len(received):
+            return f"{where}: {len(sent)} items came back as {len(received)}"
+        for i, (a, b) in enumerate(zip(sent, received, strict=True)):
+            found = wire_difference(a, b, f"{path}[{i}]")
+            if found is not None:
+                return found
+        return None
+    if sent != received and not (isinstance(sent, float) and math.isnan(sent) and math.isnan(received)):
+        return f"{where}: {sent!r} came back as {received!r}"
+    return None
 
 
 def _bundled() -> list[tuple[str, int, dict[str, Any]]]:

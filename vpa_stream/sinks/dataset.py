@@ -1,4 +1,5 @@
-"""The dataset sink both wirings share: Avro examples in, deduplicated rotating JSONL (and dead letters) out."""
+"""The dataset sink both wirings share: examples in (Avro from a topic, JSON lines from an embedded stage),
+deduplicated rotating JSONL (and dead letters) out."""
 
 from __future__ import annotations
 
@@ -20,6 +21,20 @@ class SinkOptions:
     max_records: int = 100_000
     max_bytes: int = 256 * 1024 * 1024
     compress: bool = False
+
+
+#: one output record ready for a file: kind (EXAMPLE or DEAD_LETTER), its id, its JSON line (no newline)
+Line = tuple[str, str, bytes]
+EXAMPLE = "e"
+DEAD_LETTER = "d"
+
+
+def example_line(record_id: str, record: dict[str, Any]) -> Line:
+    return (EXAMPLE, record_id, dumps(record))
+
+
+def dead_letter_line(letter: DeadLetter) -> Line:
+    return (DEAD_LETTER, f"{letter.symbol}|{letter.timeframe}|{letter.reason[:40]}", dumps(letter.to_record()))
 
 
 def sequence_name(prefix: str) -> Callable[[int, dict[str, Any]], str]:
@@ -62,20 +77,32 @@ class DatasetSink:
         except DecodeError as exc:
             self.dead_letter(DeadLetter("sink", f"undecodable example: {exc}", payload_text(payload)), extra)
             return False
-        symbol, timeframe, close = record["id"].rsplit("|", 2)
+        return self.accept_line(record["id"], dumps(record), extra)
+
+    def accept_line(self, record_id: str, line: bytes, extra: dict[str, Any] | None = None) -> bool:
+        """Write one example's JSON line; False when it was a repeat (already written)."""
+        symbol, timeframe, close = record_id.rsplit("|", 2)
         key = (symbol, timeframe)
         last = self.high_water.get(key)
         if last is not None and close <= last:  # ISO-8601 UTC strings order as times
             self.duplicates += 1
             return False
         self.high_water[key] = close
-        self.examples.write(record["id"], dumps(record), extra)
+        self.examples.write(record_id, line, extra)
         self.written += 1
         return True
 
     def dead_letter(self, letter: DeadLetter, extra: dict[str, Any] | None = None) -> None:
-        self.dead.write(f"{letter.symbol}|{letter.timeframe}|{letter.reason[:40]}", dumps(letter.to_record()), extra)
-        self.dead_letters += 1
+        self.write(dead_letter_line(letter), extra)
+
+    def write(self, item: Line, extra: dict[str, Any] | None = None) -> None:
+        """Write one line made by ``example_line`` or ``dead_letter_line``."""
+        kind, record_id, line = item
+        if kind == EXAMPLE:
+            self.accept_line(record_id, line, extra)
+        else:
+            self.dead.write(record_id, line, extra)
+            self.dead_letters += 1
 
     def commit(self) -> list[CompletedFile]:
         done = [f for f in (self.examples.commit(), self.dead.commit()) if f is not None]
