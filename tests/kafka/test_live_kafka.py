@@ -128,7 +128,7 @@ def test_live_kafka_pipeline_grows_the_dataset_of_the_embedded_backfill(
     common = ["--bootstrap-servers", kafka_bootstrap, "--topic-prefix", topic_prefix]
     out = tmp_path / "out"
     stages.append(Stage("process", *common, "--partitions", str(PARTITIONS), "--datadir",
-                        str(tmp_path / "process-data"), log=tmp_path / "process.log"))
+                        str(tmp_path / "process-data"), log=tmp_path / "process.log", supervised=True))
     # idle commits effectively off: under the live stream the files are committed by age alone
     stages.append(Stage("sink", *common, "--out", str(out), "--idle-commit", "600", log=tmp_path / "sink.log"))
     clock = SimulatedClock(after(bars[199]))

@@ -41,25 +41,51 @@ def embedded_sample(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
 
 
 class Stage:
-    """A ``vpa-stream`` subcommand in its own process."""
+    """A ``vpa-stream`` subcommand in its own process.
 
-    def __init__(self, *args: str, log: Path, module: str = "vpa_stream.cli") -> None:
+    ``supervised``: restarted in place when it stops itself (exit code 1), as a process manager would restart a
+    processor (it stops rather than ack a batch it must not: a Faust rebalance race that skipped records, a
+    produce past its deadline); ``wait_for_lines`` does it for every supervised stage while it waits.
+    """
+
+    def __init__(self, *args: str, log: Path, module: str = "vpa_stream.cli", supervised: bool = False) -> None:
         self.log = log
-        self.proc = subprocess.Popen([sys.executable, "-m", module, *args], stdin=subprocess.DEVNULL,
-                                     stdout=open(log, "ab"), stderr=subprocess.STDOUT,  # noqa: SIM115
-                                     env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        self.argv = [sys.executable, "-m", module, *args]
+        self.supervised = supervised
+        self.restarts = 0
+        self.proc = self._launch()
+        if supervised:
+            SUPERVISED.append(self)
+
+    def _launch(self) -> subprocess.Popen:
+        return subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=open(self.log, "ab"),
+                                stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+
+    def restart(self) -> None:
+        self.restarts += 1
+        self.proc = self._launch()
+
+    def ensure(self) -> None:
+        """Restart a supervised stage that stopped itself (a test's kill -9 is the test's to handle)."""
+        if self.supervised and self.proc.poll() == 1:
+            self.restart()
 
     def kill9(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(30)
 
     def stop(self) -> None:
+        if self in SUPERVISED:
+            SUPERVISED.remove(self)
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(60)
             except subprocess.TimeoutExpired:
                 self.kill9()
+
+
+SUPERVISED: list[Stage] = []
 
 
 @pytest.fixture
@@ -76,7 +102,8 @@ def pipeline(kafka_bootstrap: str, topic_prefix: str, tmp_path: Path) -> Iterato
         else:
             args = ["sink", *common, "--out", str(tmp_path / "out"), "--idle-commit", "0.5", "--max-records", "300",
                     *extra]
-        stage = Stage(*args, log=tmp_path / f"{kind}-{len(stages)}.log", module=module)
+        stage = Stage(*args, log=tmp_path / f"{kind}-{len(stages)}.log", module=module,
+                      supervised=kind == "process" and module == "vpa_stream.cli")
         stages.append(stage)
         return stage
 
@@ -105,7 +132,7 @@ class Supervisor:
     def ensure(self) -> None:
         if self.stage.proc.poll() is not None:
             self.restarts_on_exit += 1
-            self.stage = self.start()
+            self.stage.restart()
 
     def kill9(self) -> None:
         self.stage.kill9()
@@ -128,8 +155,12 @@ def wait_for_lines(out: Path, expected: int, timeout: float = 300.0, pattern: st
         count = len(dataset(out, pattern)) if out.exists() else 0
         if count >= expected:
             return
+        for stage in list(SUPERVISED):
+            stage.ensure()
         time.sleep(0.5)
-    raise AssertionError(f"only {count} of {expected} records after {timeout}s in {out}")
+    restarts = sum(stage.restarts for stage in SUPERVISED)
+    raise AssertionError(f"only {count} of {expected} records after {timeout}s in {out} ({restarts} restarts of "
+                         f"workers that stopped themselves)")
 
 
 def test_kafka_dataset_equals_the_embedded_backfill(pipeline: dict, embedded_sample: list[str]) -> None:
