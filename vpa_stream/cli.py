@@ -149,6 +149,10 @@ def build_parser(defaults: dict[str, Any]) -> argparse.ArgumentParser:
     pr.add_argument("--datadir", default=None,
                     help="Faust's data directory (default: vpa-stream/APP-ID-data under the system temp directory; the "
                          "state itself lives in the changelog topic)")
+    pr.add_argument("--no-restart", action="store_true",
+                    help="run the worker in this process and exit when it stops itself (exit 1: a failed produce, "
+                         "records the consumer skipped), for a process manager to restart; by default the command "
+                         "starts a new worker at once when one ends abnormally, up to 10 times in 5 minutes")
     pr.set_defaults(handler=cmd_process)
 
     sk = sub.add_parser("sink", help="write examples from Kafka into rotating JSONL files, exactly once",
@@ -238,6 +242,11 @@ def cmd_process(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
     from vpa_stream.processors.faust_app import build_app, run_worker
     from vpa_stream.schemas.topics import Topics, create_topics, quiet_client_logs
 
+    if not args.no_restart:
+        from vpa_stream.processes import run_restarting
+
+        return run_restarting([*args.argv, "--no-restart"], lambda line: print(f"vpa-stream process: {line}",
+                                                                                file=sys.stderr, flush=True))
     quiet_client_logs(args.verbose)
     topics = Topics(args.topic_prefix)
     wait = float(args.broker_timeout)
@@ -376,6 +385,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_USAGE
         check_args(args)
         args.back_adjusted = bool(file_data.get("engine", {}).get("back_adjusted", False))
+        args.argv = argv  # a supervising command starts its worker with the same arguments
         if own_process and args.command == "backfill":  # not the long-running asyncio ones (cycles to collect)
             relax_gc()
         return int(args.handler(args, file_data))

@@ -9,6 +9,7 @@ started as if from a bare interpreter and imports only what its target needs.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import ctypes
 import ctypes.util
@@ -17,9 +18,11 @@ import multiprocessing
 import os
 import signal
 import socket
+import subprocess
 import sys
+import time
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnContext, SpawnProcess
 
@@ -116,3 +119,53 @@ def end_with_parent(parent_pid: int) -> None:
         return
     if os.getppid() != parent_pid:  # it died before the request was made
         raise ParentGone("the parent process is gone")
+
+
+def _die_with_parent() -> None:
+    """preexec_fn of a supervised worker: SIGKILL when the supervisor dies, even by kill -9 (Linux)."""
+    libc_name = ctypes.util.find_library("c")
+    if libc_name is not None and sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(libc_name, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def run_restarting(argv: list[str], say: Callable[[str], None], max_restarts: int = 10, window_s: float = 300.0,
+                   backoff_s: float = 1.0) -> int:
+    """Run ``python -m vpa_stream.cli ARGV`` as a child and start it again each time it ends abnormally.
+
+    What a process manager does for a processor worker, built in: a worker stops itself, before its batch is
+    acked, when a produce failed or the consumer skipped records (a Faust rebalance race); a new worker is given
+    the batch again; so is one killed by a signal (its state is the changelog). SIGTERM and SIGINT are passed on
+    and end the loop, as do a clean exit, a usage error (2) and more than ``max_restarts`` exits within
+    ``window_s`` (a worker that cannot start). Returns the child's last exit code.
+    """
+    stopping = False
+    child: subprocess.Popen[bytes] | None = None
+
+    def forward(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        if child is not None and child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
+    exits: collections.deque[float] = collections.deque()
+    try:
+        while True:
+            child = subprocess.Popen([sys.executable, "-m", "vpa_stream.cli", *argv],
+                                     stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+            code = child.wait()
+            if stopping or code in (0, 2):
+                return code
+            now = time.monotonic()
+            exits.append(now)
+            while exits and exits[0] < now - window_s:
+                exits.popleft()
+            if len(exits) > max_restarts:
+                say(f"the worker ended {len(exits)} times within {window_s:.0f} s; giving up")
+                return code if code > 0 else 1
+            say(f"the worker ended (exit {code}); starting a new one, which is given its batch again")
+            time.sleep(backoff_s)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)

@@ -205,7 +205,7 @@ def test_a_failed_produce_stops_the_worker_before_its_batch_is_committed(pipelin
     embedded = pipeline["tmp"] / "embedded-ibm"
     run_backfill([SampleSource(SourceOptions(symbols=("IBM",)))], embedded)
     expected = dataset(embedded)
-    flaky = pipeline["start"]("process", module="tests.kafka.flaky_worker")
+    flaky = pipeline["start"]("process", "--no-restart", module="tests.kafka.flaky_worker")
     sink = pipeline["start"]("sink")
     pipeline["replay"](("IBM",))
     assert flaky.proc.wait(120) == 1
@@ -215,6 +215,22 @@ def test_a_failed_produce_stops_the_worker_before_its_batch_is_committed(pipelin
     time.sleep(3)
     sink.stop()
     assert dataset(pipeline["out"]) == expected
+
+
+def test_the_process_command_starts_a_new_worker_when_its_worker_dies(
+        pipeline: dict, embedded_sample: list[str]) -> None:
+    processor = pipeline["start"]("process")
+    sink = pipeline["start"]("sink")
+    pipeline["replay"]()
+    wait_for_lines(pipeline["out"], 1500)
+    children = Path(f"/proc/{processor.proc.pid}/task/{processor.proc.pid}/children").read_text().split()
+    os.kill(int(children[0]), signal.SIGKILL)  # the worker, not the command that runs it
+    wait_for_lines(pipeline["out"], len(embedded_sample))
+    time.sleep(3)
+    sink.stop()
+    assert dataset(pipeline["out"]) == embedded_sample
+    assert processor.proc.poll() is None and processor.restarts == 0, "the command itself kept running"
+    assert "the worker ended (exit -9); starting a new one" in processor.log.read_text()
 
 
 def test_kill_9_of_the_sink_mid_backfill_loses_and_duplicates_nothing(
