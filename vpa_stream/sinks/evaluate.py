@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 
 from vpa_stream.processors.faithfulness import check_text, parse_header
+from vpa_stream.sinks.report_text import pct as _pct
 
 UNPARSABLE = "UNPARSABLE"
 #: the reasons a signal of this type and strength can carry (DOMAIN §5)
@@ -172,10 +173,6 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
                      f"{_pct(hits['base'][h][d])}" for d in ("BUY", "SELL")]
             out.append(f"hit rate {h:>2}    " + "; ".join(parts))
     return out
-
-
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1%}"
 
 
 # -- CLI -------------------------------------------------------------------------------------------------------

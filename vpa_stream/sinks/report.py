@@ -25,6 +25,7 @@ from vpa_stream.processors.faithfulness import check_example
 from vpa_stream.schemas.models import Bar
 from vpa_stream.sinks.report_signals import PriceTable, evaluate_signals
 from vpa_stream.sinks.report_text import diversity, duplicate_rates
+from vpa_stream.sinks.report_text import pct as _pct
 
 log = logging.getLogger(__name__)
 
@@ -225,10 +226,6 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
             parts.append(f"{d} S/M/W {rates} vs base {_pct(base[d]['hit_rate'])}")
         out.append(f"hit rate {h:>2}    " + "; ".join(parts))
     return out
-
-
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1%}"
 
 
 # -- CLI -------------------------------------------------------------------------------------------------------

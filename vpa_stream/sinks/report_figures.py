@@ -17,6 +17,8 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from vpa_stream.sinks.report_text import pct as _pct
+
 log = logging.getLogger(__name__)
 
 SIGNALS = ("BUY", "SELL", "HOLD")
@@ -156,10 +158,6 @@ def render_figures(report: dict[str, Any], out_dir: Path) -> list[str]:
 
 def _e(value: Any) -> str:
     return html.escape(str(value))
-
-
-def _pct(value: float | None, digits: int = 1) -> str:
-    return "n/a" if value is None else f"{value:.{digits}%}"
 
 
 def _img(name: str, alt: str) -> str:

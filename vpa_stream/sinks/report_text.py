@@ -199,3 +199,8 @@ def diversity(examples: Sequence[dict[str, Any]], top: int = 10) -> dict[str, An
         "top_phrasings": top_skeletons,
         "largest_whole_template_share": (whole.most_common(1)[0][1] / n) if whole else 0.0,
     }
+
+
+def pct(value: float | None, digits: int = 1) -> str:
+    """A share as a percentage for the report and evaluate texts ("n/a" when there is none)."""
+    return "n/a" if value is None else f"{value:.{digits}%}"
