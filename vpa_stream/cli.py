@@ -152,7 +152,8 @@ def build_parser(defaults: dict[str, Any]) -> argparse.ArgumentParser:
     pr.add_argument("--no-restart", action="store_true",
                     help="run the worker in this process and exit when it stops itself (exit 1: a failed produce, "
                          "records the consumer skipped), for a process manager to restart; by default the command "
-                         "starts a new worker at once when one ends abnormally, up to 10 times in 5 minutes")
+                         "starts a new worker whenever one ends abnormally, and gives up after 10 in a row that each "
+                         "ended within a minute of their start")
     pr.set_defaults(handler=cmd_process)
 
     sk = sub.add_parser("sink", help="write examples from Kafka into rotating JSONL files, exactly once",
@@ -248,6 +249,7 @@ def cmd_process(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
         return run_restarting([*args.argv, "--no-restart"], lambda line: print(f"vpa-stream process: {line}",
                                                                                 file=sys.stderr, flush=True))
     quiet_client_logs(args.verbose)
+    logging.getLogger().setLevel(str(args.loglevel).upper())  # Faust's own logs too (the handler is main's)
     topics = Topics(args.topic_prefix)
     wait = float(args.broker_timeout)
     create_topics(args.bootstrap_servers, topics, int(args.partitions), wait_s=wait)  # Faust needs its source topic

@@ -9,7 +9,6 @@ started as if from a bare interpreter and imports only what its target needs.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import ctypes
 import ctypes.util
@@ -129,15 +128,18 @@ def _die_with_parent() -> None:
             ctypes.CDLL(libc_name, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-def run_restarting(argv: list[str], say: Callable[[str], None], max_restarts: int = 10, window_s: float = 300.0,
-                   backoff_s: float = 1.0) -> int:
-    """Run ``python -m vpa_stream.cli ARGV`` as a child and start it again each time it ends abnormally.
+def run_restarting(argv: list[str], say: Callable[[str], None], max_quick_exits: int = 10, quick_s: float = 60.0,
+                   backoff_s: float = 1.0, max_backoff_s: float = 30.0, program: list[str] | None = None) -> int:
+    """Run ``python -m vpa_stream.cli ARGV`` (``program`` instead of ``python -m vpa_stream.cli``) as a child and
+    start it again each time it ends abnormally.
 
     What a process manager does for a processor worker, built in: a worker stops itself, before its batch is
     acked, when a produce failed or the consumer skipped records (a Faust rebalance race); a new worker is given
     the batch again; so is one killed by a signal (its state is the changelog). SIGTERM and SIGINT are passed on
-    and end the loop, as do a clean exit, a usage error (2) and more than ``max_restarts`` exits within
-    ``window_s`` (a worker that cannot start). Returns the child's last exit code.
+    and end the loop, as do a clean exit and a usage error (2). A worker that ends within ``quick_s`` of its
+    start waits longer before the next (``backoff_s`` doubling up to ``max_backoff_s``); after
+    ``max_quick_exits`` such workers in a row (a worker that cannot start) the command gives up. A worker that
+    ran longer resets both. Returns the child's last exit code.
     """
     stopping = False
     child: subprocess.Popen[bytes] | None = None
@@ -149,23 +151,24 @@ def run_restarting(argv: list[str], say: Callable[[str], None], max_restarts: in
             child.send_signal(signal.SIGTERM)
 
     previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
-    exits: collections.deque[float] = collections.deque()
+    quick_exits = 0
     try:
         while True:
-            child = subprocess.Popen([sys.executable, "-m", "vpa_stream.cli", *argv],
+            started = time.monotonic()
+            child = subprocess.Popen([*(program or [sys.executable, "-m", "vpa_stream.cli"]), *argv],
                                      stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
             code = child.wait()
             if stopping or code in (0, 2):
                 return code
-            now = time.monotonic()
-            exits.append(now)
-            while exits and exits[0] < now - window_s:
-                exits.popleft()
-            if len(exits) > max_restarts:
-                say(f"the worker ended {len(exits)} times within {window_s:.0f} s; giving up")
+            lived = time.monotonic() - started
+            quick_exits = quick_exits + 1 if lived < quick_s else 0
+            if quick_exits >= max_quick_exits:
+                say(f"{quick_exits} workers in a row ended within {quick_s:.0f} s of their start; giving up")
                 return code if code > 0 else 1
-            say(f"the worker ended (exit {code}); starting a new one, which is given its batch again")
-            time.sleep(backoff_s)
+            wait = min(max_backoff_s, backoff_s * 2 ** max(0, quick_exits - 1))
+            say(f"the worker ended (exit {code}) after {lived:.0f} s; starting a new one in {wait:.0f} s, which is "
+                f"given its batch again")
+            time.sleep(wait)
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)

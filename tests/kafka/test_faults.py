@@ -48,7 +48,8 @@ class ExamplesProduced:
     def wait_for(self, target: int, timeout: float, supervisor: Supervisor) -> int:
         deadline = time.monotonic() + timeout
         while (n := self.count()) < target:
-            assert time.monotonic() < deadline, f"only {n} of {target} examples produced after {timeout:.0f} s"
+            assert time.monotonic() < deadline, (f"only {n} of {target} examples produced after {timeout:.0f} s; "
+                                                 f"the worker's log ends: {supervisor.stage.log.read_text()[-1500:]!r}")
             supervisor.ensure()
             time.sleep(0.02)
         return n
@@ -69,6 +70,7 @@ def test_kill_9_of_a_working_processor_at_random_moments_recovers_in_bounded_tim
     the test is the supervisor that starts a new worker right after each kill (or exit)."""
     seed = int(os.environ.get("VPA_FAULT_SEED", time.time_ns() % 100_000))
     rng = random.Random(seed)
+    print(f"seed {seed}")  # shown with a failure
     topics: Topics = pipeline["topics"]
     pipeline["replay"]()  # the whole backfill waits on the topic: the worker takes full 1,000-bar batches
     started = time.monotonic()

@@ -229,7 +229,8 @@ def test_the_process_command_starts_a_new_worker_when_its_worker_dies(
     time.sleep(3)
     sink.stop()
     assert dataset(pipeline["out"]) == embedded_sample
-    assert processor.proc.poll() is None and processor.restarts == 0, "the command itself kept running"
+    assert processor.proc.poll() is None and processor.restarts == 0, (
+        f"the command itself kept running; its log ends: {processor.log.read_text()[-1500:]!r}")
     assert "the worker ended (exit -9); starting a new one" in processor.log.read_text()
 
 

@@ -286,12 +286,21 @@ class Grammar:
         for i, t in enumerate(unique):
             for word in _first_words(t):
                 by_word.setdefault(word, []).append(i)
-        self._index = {word: re.compile("|".join(unique[i].regex(i) for i in members))
-                       for word, members in by_word.items()}
+        self._by_word = by_word
+        self._index: dict[str, re.Pattern[str]] = {}  # compiled on first use: all of them take seconds
+
+    def _expression(self, word: str) -> re.Pattern[str] | None:
+        compiled = self._index.get(word)
+        if compiled is None:
+            members = self._by_word.get(word)
+            if members is None:
+                return None
+            compiled = self._index[word] = re.compile("|".join(self.unique[i].regex(i) for i in members))
+        return compiled
 
     def parse(self, sentence: str) -> list[tuple[str, Row]]:
         """(claim kind, canonical slot values) of each reading of a sentence; empty when no template reads it."""
-        compiled = self._index.get(_first_word(sentence))
+        compiled = self._expression(_first_word(sentence))
         m = compiled.fullmatch(sentence) if compiled is not None else None
         if m is None:
             return []
