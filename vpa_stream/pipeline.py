@@ -27,7 +27,7 @@ from vpa_stream.engine_processes import (
     EngineProcesses,
     PartitionGone,
     bar_fields,
-    partition_of,
+    least_loaded,
     result_line,
 )
 from vpa_stream.memory import peak_rss_mb
@@ -166,6 +166,7 @@ class PartitionedChain:
             raise
         self.engines.outputs_handed_over()
         self.partition: dict[str, int] = {}
+        self.load = [0] * workers  # bars given to each partition so far
         self.pending: list[list[BarFields]] = [[] for _ in range(workers)]
         self.route = bytearray()
         self.lines: list[Line] = []
@@ -173,7 +174,8 @@ class PartitionedChain:
     def bar(self, bar: Bar) -> None:
         number = self.partition.get(bar.symbol)
         if number is None:
-            number = self.partition[bar.symbol] = partition_of(bar.symbol, self.workers)
+            number = self.partition[bar.symbol] = least_loaded(self.load)
+        self.load[number] += 1
         self.pending[number].append(bar_fields(bar))
         self.route.append(number)
         if len(self.route) >= ROUTE_BARS:
