@@ -43,7 +43,8 @@ class SimulatedMarket:
     """A yfinance ``download`` stand-in serving real bars as of the simulated clock.
 
     Frames are shaped like yfinance 1.x output: (Price, Ticker) MultiIndex columns with Adj Close, Close,
-    Dividends, High, Low, Open, Stock Splits, Volume, and an index of session dates. A bar is final once its
+    Dividends, High, Low, Open, Stock Splits, Volume, and an index of session dates; prices and volumes are
+    split-adjusted as of the fetch, as Yahoo's are with ``auto_adjust=False``. A bar is final once its
     close has passed; during its session it is served partially formed; ``outages`` (ms ranges) raise.
     """
 
@@ -77,6 +78,8 @@ class SimulatedMarket:
             if bar.open_time > now:
                 continue
             o, h, lo, c, v = bar.open, bar.high, bar.low, bar.close, self.revised.get(i, bar.volume)
+            later = self._splits_after(i, now)  # Yahoo's prices are split-adjusted to the day of the fetch
+            o, h, lo, c, v = o / later, h / later, lo / later, c / later, v * later
             if bar.close_time > now:  # today's bar, still forming: partial OHLCV
                 frac = (now - bar.open_time) / (bar.close_time - bar.open_time)
                 c = round(o + (c - o) * frac, 2)
@@ -95,6 +98,14 @@ class SimulatedMarket:
         index = pd.DatetimeIndex([pd.Timestamp(d) for d in days], name="Date")
         return pd.DataFrame(data, index=index, columns=columns)
 
+
+    def _splits_after(self, i: int, now: int) -> float:
+        """The product of the splits of bar ``i``'s symbol after it that have happened by ``now``."""
+        factor = 1.0
+        for j in self.by_symbol[self.bars[i].symbol][1]:
+            if j > i and self.bars[j].open_time <= now and self.bars[j].split_ratio != 1.0:
+                factor *= self.bars[j].split_ratio
+        return factor
 
     def _rows(self, tickers: list[str], start: str | None, end: str | None) -> list[int]:
         rows: list[int] = []

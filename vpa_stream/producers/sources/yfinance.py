@@ -2,8 +2,10 @@
 
 yfinance 1.x ``download`` returns a frame whose columns are a (Price, Ticker) MultiIndex for one or many
 tickers; intraday indexes are tz-aware and labelled by bar start, daily ones are session dates. We ask for
-``auto_adjust=False`` (prices as traded) and ``actions=True`` (its "Stock Splits" column drives the engine's
-point-in-time split handling).
+``auto_adjust=False`` (no dividend back-adjustment) and ``actions=True``: Yahoo's prices and volumes are still
+split-adjusted to the day of the fetch, so each series is restated as traded by its "Stock Splits" column
+(``table.restate_as_traded``, as for yfinance files), which then drives the engine's point-in-time split
+handling (DOMAIN §1) without adjusting twice.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from vpa_stream.producers.sources.base import (
     SourceOptions,
     standard_columns,
 )
+from vpa_stream.producers.sources.table import restate_as_traded
 from vpa_stream.schemas.models import Bar
 
 log = logging.getLogger(__name__)
@@ -71,7 +74,10 @@ def _series(symbol: str, part: pd.DataFrame, timeframe: str) -> RawSeries:
     part = standard_columns(part.copy(), f"yfinance {symbol}")
     part = part.dropna(how="all", subset=["open", "high", "low", "close"])  # rows of other tickers' sessions
     keep = [c for c in ("open", "high", "low", "close", "volume", "adj_close", "split") if c in part.columns]
-    return RawSeries(symbol, timeframe, part[keep], volume_kind_of(symbol))
+    part = part[keep]
+    if "split" in part.columns:
+        part = restate_as_traded(part)
+    return RawSeries(symbol, timeframe, part, volume_kind_of(symbol))
 
 
 class YFinanceSource(Source):
