@@ -19,10 +19,13 @@ import pandas as pd
 from vpa_stream.producers.sources.specs import SourceSpecError, split_spec
 from vpa_stream.producers.sources.textfile import check_delimiter
 from vpa_stream.producers.sources.times import check_time_unit
+from vpa_stream.schemas.errors import EXIT_USAGE, VpaStreamError
 
 
-class UsageError(Exception):
+class UsageError(VpaStreamError):
     """Bad flags or option values: printed as one line, exit code 2."""
+
+    exit_code = EXIT_USAGE
 
 
 #: option -> (the flag as typed, the smallest value it takes, whether that value itself is allowed)
