@@ -10,6 +10,7 @@ from typing import Any
 
 from vpa_stream.cli.usage import UsageError
 from vpa_stream.producers.sources.base import SESSION_HOURS, Session, Source, SourceOptions
+from vpa_stream.producers.sources.registry import described
 from vpa_stream.producers.sources.specs import SourceSpecError, Timeframes, build_sources
 from vpa_stream.schemas.topics import BROKER_TIMEOUT_S, DEFAULT_BOOTSTRAP
 from vpa_stream.sinks.dataset import SinkOptions
@@ -53,8 +54,7 @@ def apply_defaults(parser: argparse.ArgumentParser, defaults: dict[str, Any] | N
 def add_source_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("source")
     g.add_argument("--source", default="sample", action=_Repeatable,
-                   help="sample (bundled AAPL/MSFT/IBM daily), csv:PATH, parquet:PATH (file or directory), "
-                        "or yfinance; repeat it for several sources; a #TF suffix names a source's timeframe "
+                   help=f"{described()}; repeat it for several sources; a #TF suffix names a source's timeframe "
                         "(csv:aapl_1h.csv#1h), else a file's timeframe column or its stamps do (default: sample)")
     g.add_argument("--symbols", default="", help="comma-separated symbols to keep (yfinance: to download)")
     g.add_argument("--symbol", default=None, help="symbol of single-symbol files without a symbol column")

@@ -8,6 +8,7 @@ from typing import Any
 
 from vpa_stream.cli.options import add_source_options, apply_defaults, make_sources, source_specs
 from vpa_stream.cli.usage import UsageError
+from vpa_stream.producers.sources.registry import usages
 
 
 def register(subparsers: Any, defaults: dict[str, Any] | None = None) -> argparse.ArgumentParser:
@@ -21,8 +22,7 @@ def register(subparsers: Any, defaults: dict[str, Any] | None = None) -> argpars
     rp.add_argument("--out", dest="report_out", required=True, help="report directory")
     add_source_options(rp)
     rp.add_argument("--prices", dest="source", default="sample",
-                    help="price source for forward returns: sample, csv:PATH, parquet:PATH or yfinance "
-                         "(alias of --source; default: %(default)s)")
+                    help=f"price source for forward returns: {usages()} (alias of --source; default: %(default)s)")
     rp.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: %(default)s)")
     rp.add_argument("--evaluate-from", default=None,
                     help="evaluate forward returns only on examples from this date (a held-out period)")

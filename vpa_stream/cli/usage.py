@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 
+from vpa_stream.producers.sources.registry import SOURCES
 from vpa_stream.producers.sources.specs import SourceSpecError, split_spec
 from vpa_stream.producers.sources.textfile import check_delimiter
 from vpa_stream.producers.sources.times import check_time_unit
@@ -88,7 +89,7 @@ def check_args(args: argparse.Namespace) -> None:
             kind, path, _ = split_spec(str(spec))
         except SourceSpecError as exc:
             raise UsageError(str(exc)) from None
-        if kind in ("csv", "parquet") and path and not Path(path).exists():
+        if SOURCES[kind].reads_path and path and not Path(path).exists():
             raise UsageError(f"--source {spec}: no such file or directory")
 
 
