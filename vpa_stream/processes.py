@@ -25,6 +25,8 @@ from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnContext, SpawnProcess
 
+from vpa_stream.schemas.errors import VpaStreamError
+
 PIPE_BYTES = 1 << 20  # room for a whole batch of results: a writer blocked on a full pipe is a context switch
 _F_SETPIPE_SZ = 1031  # Linux fcntl command; elsewhere the default buffer stays
 _PR_SET_PDEATHSIG = 1
@@ -34,7 +36,7 @@ class ParentGone(Exception):
     """Raised in a child when the process that started it died (see ``end_with_parent``)."""
 
 
-class StageProcessError(RuntimeError):
+class StageProcessError(VpaStreamError, RuntimeError):
     """A stage's child process failed; ``cause`` is what it reported (or how it ended)."""
 
     stage = "stage"

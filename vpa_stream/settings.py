@@ -14,12 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from vpa_stream.processors.config import VPAConfig
+from vpa_stream.schemas.errors import EXIT_USAGE, VpaStreamError
 
 DEFAULT_CONFIG_FILE = "vpa-stream.toml"
 
 
-class SettingsError(ValueError):
+class SettingsError(VpaStreamError, ValueError):
     """A config file or environment variable that cannot be used: a usage error (exit code 2)."""
+
+    exit_code = EXIT_USAGE
 
 
 def load_file(path: str | None) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import pytest
 
 from tests.realdata import sample_bars, symbol_bars
 from vpa_stream.cli import _Parser
-from vpa_stream.processors import audit as audit_module
+from vpa_stream.cli import audit as audit_module
 from vpa_stream.processors.audit import EngineFactory, audit, diff_paths
 from vpa_stream.processors.config import VPAConfig
 from vpa_stream.processors.engine import Engine, Example

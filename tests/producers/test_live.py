@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 
 from tests.realdata import symbol_bars
-from vpa_stream.live_pipeline import EmbeddedLiveOutput, dataset_resume_state, live_options, run_embedded, then_live
+from vpa_stream.cli.live import then_live
+from vpa_stream.live_pipeline import EmbeddedLiveOutput, dataset_resume_state, live_options, run_embedded
 from vpa_stream.pipeline import run_backfill
 from vpa_stream.processors.config import VPAConfig
 from vpa_stream.producers.clock import BarCalendar, SimulatedClock
@@ -357,7 +358,7 @@ def test_the_calendar_places_daily_closes_at_the_session_close_across_dst() -> N
 
 def test_the_live_subcommand_parses_and_reports_bad_flags_as_usage_errors() -> None:
     from vpa_stream.cli import UsageError
-    from vpa_stream.live_pipeline import handler, register
+    from vpa_stream.cli.live import handler, register
 
     parser = argparse.ArgumentParser()
     register(parser.add_subparsers(dest="command"))

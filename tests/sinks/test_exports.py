@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 import yaml
 
+from vpa_stream.cli.export import register
 from vpa_stream.pipeline import run_backfill
 from vpa_stream.processors.config import ENGINE_VERSION, VPAConfig
 from vpa_stream.producers.sources.sample import SampleSource
-from vpa_stream.sinks.export_cli import register
 from vpa_stream.sinks.exports import SPLITS, ExportError, SplitOptions, export_dataset, load_examples
 from vpa_stream.sinks.formats import SFT_FORMATS, render_prompt
 

@@ -14,11 +14,11 @@ import pytest
 from PIL import Image
 
 from vpa_stream.cli import _Parser
+from vpa_stream.cli import report as report_module
 from vpa_stream.producers.replay import bars_of
 from vpa_stream.producers.sources.base import SourceOptions
 from vpa_stream.producers.sources.files import FileSource
 from vpa_stream.schemas.models import Bar, iso_utc
-from vpa_stream.sinks import report as report_module
 from vpa_stream.sinks.jsonl import dumps
 from vpa_stream.sinks.report import build_report, compute_report
 from vpa_stream.sinks.report_signals import PriceTable, bootstrap_ci

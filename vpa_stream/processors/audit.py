@@ -16,7 +16,6 @@ frame) is modelled by one that uses them, which is how the tests inject a lookah
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import logging
 import random
@@ -226,51 +225,3 @@ def audit(
     log.info("lookahead audit: %d points, %d differences", len(picked), len(result.findings),
              extra={"bars": len(bars), "examples": len(full)})
     return result
-
-
-# -- CLI -------------------------------------------------------------------------------------------------------
-
-def register(subparsers: Any) -> argparse.ArgumentParser:
-    """Add the ``audit`` subcommand to the CLI's subparsers."""
-    from vpa_stream.cli import _add_source_options
-
-    au: argparse.ArgumentParser = subparsers.add_parser(
-        "audit", help="check for lookahead: re-run the engine on histories truncated at random bars",
-        description="Run the engine over the source once, then re-run it on the history up to N randomly chosen "
-                    "bars (seeded) and report every example that differs from the full run. Exit code 1 if one "
-                    "does.")
-    _add_source_options(au)
-    au.add_argument("--samples", type=int, default=50, help="truncation points (default: %(default)s)")
-    au.add_argument("--seed", type=int, default=0, help="seed of the choice of points (default: %(default)s)")
-    au.add_argument("--from-start", action="store_true",
-                    help="replay each truncated history from the symbol's first bar instead of the engine's "
-                         "lookback window before t (slower; also checks state older than the window)")
-    au.set_defaults(handler=handler)
-    return au
-
-
-def handler(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
-    from vpa_stream.cli import UsageError, make_sources, run_timeframes, source_specs
-    from vpa_stream.producers.replay import bars_of
-    from vpa_stream.settings import engine_config
-
-    if args.samples < 1:
-        raise UsageError("--samples must be positive")
-    cfg = engine_config(file_data)
-    rejected = 0
-
-    def dead(_: object) -> None:
-        nonlocal rejected
-        rejected += 1
-
-    timeframes = run_timeframes(args)
-    bars = list(bars_of(make_sources(args), dead, timeframes.required))
-    result = audit(bars, engine_factory(cfg, (timeframes.primary,)), int(args.samples), int(args.seed), cfg,
-                   from_start=bool(args.from_start))
-    print(f"vpa-stream audit ({', '.join(source_specs(args))}, seed {args.seed})")
-    for line in result.lines():
-        print("  " + line)
-    if rejected:
-        print(f"  rejected bars      {rejected:,} (not replayed)")
-    print("  OK: no example depends on a later bar" if result.ok else "  FAILED: lookahead or impurity found")
-    return 0 if result.ok else 1

@@ -19,6 +19,8 @@ from typing import Any
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
+from vpa_stream.schemas.errors import VpaStreamError
+
 MARKER = b"\xc3\x01"
 HEADER_LEN = 10
 SCHEMA_DIR = Path(__file__).parent
@@ -33,7 +35,7 @@ class EncodeError(ValueError):
     """A record that does not fit its schema (a key the schema lacks, a missing field without default)."""
 
 
-class WireMismatchError(ValueError):
+class WireMismatchError(VpaStreamError, ValueError):
     """A record that does not come back unchanged from its Avro encoding: the schema and the record disagree,
     so the same record would read differently from a topic than from the stage that made it."""
 

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from vpa_stream.schemas.errors import VpaStreamError
+
 log = logging.getLogger(__name__)
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
@@ -39,7 +41,7 @@ class Topics:
         return [self.bars, self.examples, self.dead_letters]
 
 
-class KafkaSetupError(RuntimeError):
+class KafkaSetupError(VpaStreamError, RuntimeError):
     """The broker refused or could not be reached while setting up topics."""
 
 

@@ -31,6 +31,8 @@ from typing import Any, BinaryIO
 
 import orjson
 
+from vpa_stream.schemas.errors import VpaStreamError
+
 log = logging.getLogger(__name__)
 
 TMP_PREFIX = ".tmp-"
@@ -41,7 +43,7 @@ class UnsafePathError(ValueError):
     """A file name that would place a file outside the output directory."""
 
 
-class OutputWriteError(RuntimeError):
+class OutputWriteError(VpaStreamError, RuntimeError):
     """The output directory could not be written (full disk, permissions); the message says what to do."""
 
     def __init__(self, path: Path, exc: OSError) -> None:

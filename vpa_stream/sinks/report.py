@@ -9,7 +9,6 @@ the figures and the page from ``report_figures``. Nothing is written back into t
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import time
@@ -226,65 +225,3 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
             parts.append(f"{d} S/M/W {rates} vs base {_pct(base[d]['hit_rate'])}")
         out.append(f"hit rate {h:>2}    " + "; ".join(parts))
     return out
-
-
-# -- CLI -------------------------------------------------------------------------------------------------------
-
-def register(subparsers: Any) -> argparse.ArgumentParser:
-    """Add the ``report`` subcommand to the CLI's subparsers."""
-    from vpa_stream.cli import _add_source_options
-
-    rp: argparse.ArgumentParser = subparsers.add_parser(
-        "report", help="an HTML quality and signal-evaluation report of a dataset directory",
-        description="Label balance, faithfulness, duplicate rates, template diversity and forward-return hit "
-                    "rates of a dataset, as index.html with PNG figures and report.json. Forward returns come "
-                    "from --prices (same syntax as backfill's --source) and are never written into examples.")
-    rp.add_argument("--in", dest="in_dir", required=True, help="dataset directory (examples-*.jsonl[.gz])")
-    rp.add_argument("--out", dest="report_out", required=True, help="report directory")
-    _add_source_options(rp)
-    rp.add_argument("--prices", dest="source", default="sample",
-                    help="price source for forward returns: sample, csv:PATH, parquet:PATH or yfinance "
-                         "(alias of --source; default: %(default)s)")
-    rp.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: %(default)s)")
-    rp.add_argument("--evaluate-from", default=None,
-                    help="evaluate forward returns only on examples from this date (a held-out period)")
-    rp.add_argument("--evaluate-to", default=None, help="... and up to this date (inclusive)")
-    rp.add_argument("--tokenizer", default=None,
-                    help="token counts per format: cl100k_base, o200k_base, a tokenizer.json or estimate "
-                         "(default: cl100k when installed)")
-    rp.set_defaults(handler=handler)
-    return rp
-
-
-def handler(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
-    from vpa_stream.cli import UsageError, make_sources, source_specs
-    from vpa_stream.producers.replay import bars_of
-
-    in_dir = Path(args.in_dir)
-    if not in_dir.is_dir():
-        raise UsageError(f"--in {in_dir}: not a directory")
-    rejected = 0
-
-    def dead(_: object) -> None:
-        nonlocal rejected
-        rejected += 1
-
-    from vpa_stream.sinks.tokens import TokenizerError, resolve_tokenizer
-
-    try:
-        resolve_tokenizer(getattr(args, "tokenizer", None))
-    except TokenizerError as exc:
-        raise UsageError(str(exc)) from exc
-    try:
-        examples = load_dataset(in_dir)  # before the price source: a download must not precede a typo
-    except ReportError as exc:
-        raise UsageError(str(exc)) from exc
-    bars = list(bars_of(make_sources(args), dead))
-    report = write_report(examples, bars, Path(args.report_out), int(args.seed), ", ".join(source_specs(args)),
-                          str(in_dir), (args.evaluate_from, args.evaluate_to), getattr(args, "tokenizer", None))
-    print(f"vpa-stream report -> {Path(args.report_out) / 'index.html'}")
-    for line in summary_lines(report):
-        print("  " + line)
-    if rejected:
-        print(f"  price bars rejected {rejected:,}")
-    return 0

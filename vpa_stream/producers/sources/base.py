@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from vpa_stream.producers.validate import DeadLetter, check_bar, payload_text
+from vpa_stream.schemas.errors import VpaStreamError
 from vpa_stream.schemas.models import Bar, UnknownTimeframeError, is_intraday, normalise_timeframe, timeframe_seconds
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ SPLIT_TOLERANCE = 0.03
 Item = Bar | DeadLetter
 
 
-class SourceError(Exception):
+class SourceError(VpaStreamError):
     """A source that cannot be read at all (missing file, missing columns): one clear line for the CLI."""
 
 

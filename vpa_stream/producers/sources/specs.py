@@ -2,7 +2,7 @@
 
 A spec is ``sample``, ``yfinance``, ``csv:PATH`` or ``parquet:PATH`` (a file or a directory), each optionally
 suffixed ``#TF`` to name its timeframe (``csv:aapl_1h.csv#1h``). The CLI and the Python API both build their
-sources here, so the two accept exactly the same requests.
+sources here, so the two accept exactly the same requests; the kinds a spec can name are in ``registry``.
 
 - ``sample`` is daily; ``yfinance`` downloads the primary timeframe and each context timeframe asked for (or
   only its suffix's); a file's timeframe is its timeframe column's, else the suffix's, else detected from its
@@ -13,15 +13,14 @@ sources here, so the two accept exactly the same requests.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from vpa_stream.producers.sources.base import Source, SourceOptions
+from vpa_stream.producers.sources.registry import SOURCES, Factory, SourceSpecError, usages
 from vpa_stream.schemas.models import UnknownTimeframeError, normalise_timeframe
 
-
-class SourceSpecError(ValueError):
-    """A request that names no usable source or timeframe (a usage error: nothing was read)."""
+__all__ = ["SOURCE_KINDS", "SourceSpecError", "Timeframes", "build_sources", "split_spec"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,54 +50,8 @@ class Timeframes:
         return self.required if self.others else ()
 
 
-Factory = Callable[[str, str | None, SourceOptions, Timeframes, str | None], list[Source]]
-
-
-def _sample(path: str, suffix: str | None, options: SourceOptions, tfs: Timeframes, period: str | None) -> list[Source]:
-    from vpa_stream.producers.sources.sample import SampleSource
-
-    if path:
-        raise SourceSpecError("the sample source takes no path")
-    if suffix not in (None, "1d"):
-        raise SourceSpecError(f"the sample source is daily: sample#{suffix} cannot be")
-    return [SampleSource(replace(options, timeframe="1d"))]
-
-
-def _yfinance(path: str, suffix: str | None, options: SourceOptions, tfs: Timeframes,
-              period: str | None) -> list[Source]:
-    from vpa_stream.producers.sources.yfinance import YFinanceSource
-
-    if path:
-        raise SourceSpecError("the yfinance source takes no path (symbols come from --symbols)")
-    out: list[Source] = []
-    for tf in (suffix,) if suffix else tfs.required:
-        source = YFinanceSource(replace(options, timeframe=tf), period=period)
-        source.given_origin = "suffix" if suffix else "given"
-        out.append(source)
-    return out
-
-
-def _files(fmt: str) -> Factory:
-    def build(path: str, suffix: str | None, options: SourceOptions, tfs: Timeframes,
-              period: str | None) -> list[Source]:
-        from vpa_stream.producers.sources.files import FileSource
-
-        if not path:
-            raise SourceSpecError(f"{fmt}: needs a path ({fmt}:PATH)")
-        source = FileSource(path, fmt, replace(options, timeframe=suffix, timeframes=tfs.kept))
-        source.given_origin = "suffix"
-        return [source]
-
-    return build
-
-
-#: spec kind -> the sources it stands for
-SOURCE_KINDS: dict[str, Factory] = {
-    "sample": _sample,
-    "yfinance": _yfinance,
-    "csv": _files("csv"),
-    "parquet": _files("parquet"),
-}
+#: spec kind -> the sources it stands for (kept for callers of the old name; the kinds are in ``registry``)
+SOURCE_KINDS: dict[str, Factory] = {name: kind.build for name, kind in SOURCES.items()}
 
 
 def split_spec(spec: str) -> tuple[str, str, str | None]:
@@ -117,9 +70,8 @@ def split_spec(spec: str) -> tuple[str, str, str | None]:
     else:
         head = spec.strip()
     kind, _, path = head.partition(":")
-    if kind not in SOURCE_KINDS:
-        raise SourceSpecError(f"unknown source {spec!r}: use sample, csv:PATH, parquet:PATH or yfinance, "
-                              "optionally with #TF (csv:aapl_1h.csv#1h)")
+    if kind not in SOURCES:
+        raise SourceSpecError(f"unknown source {spec!r}: use {usages()}, optionally with #TF (csv:aapl_1h.csv#1h)")
     return kind, path, suffix
 
 
@@ -134,5 +86,5 @@ def build_sources(specs: Sequence[str], options: SourceOptions, timeframes: Time
         raise SourceSpecError("the sample source is daily: use --timeframe 1d")
     out: list[Source] = []
     for kind, path, suffix in parsed:
-        out += SOURCE_KINDS[kind](path, suffix, options, timeframes, period)
+        out += SOURCES[kind].build(path, suffix, options, timeframes, period)
     return out

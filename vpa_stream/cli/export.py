@@ -1,4 +1,4 @@
-"""The ``vpa-stream export`` command: options in, one line per problem out (the work is in ``exports``)."""
+"""``vpa-stream export``: options in, one line per problem out (the work is in ``sinks.exports``)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,15 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from vpa_stream.cli.usage import UsageError
+from vpa_stream.schemas.errors import EXIT_FAILURE
 from vpa_stream.sinks.balance import BALANCE_MODES, BalanceOptions
 from vpa_stream.sinks.exports import ExportError, SplitOptions, export_dataset, parse_cut
 from vpa_stream.sinks.formats import FORMATS, PROMPT_STYLES, SFT_FORMATS
 
 
-def register(subparsers: Any) -> argparse.ArgumentParser:
-    """Add the ``export`` subcommand to the CLI's subparsers."""
+def register(subparsers: Any, defaults: dict[str, Any] | None = None) -> argparse.ArgumentParser:
+    """Add the ``export`` subcommand (it takes no configured defaults: none of its options is configurable)."""
     ex: argparse.ArgumentParser = subparsers.add_parser(
         "export", help="write fine-tuning splits (OpenAI, TRL, Alpaca, ShareGPT, HF, DPO), recipes and a card",
         description="Split a dataset directory chronologically (one cut date for every symbol, with an "
@@ -63,7 +65,6 @@ def format_names(text: str) -> list[str]:
 
 
 def handler(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
-    from vpa_stream.cli import EXIT_FAILURE, UsageError
     from vpa_stream.settings import engine_config
     from vpa_stream.sinks.export_files import TrainerOptions
 

@@ -16,13 +16,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 
+from vpa_stream.producers.sources.registry import SOURCES
 from vpa_stream.producers.sources.specs import SourceSpecError, split_spec
 from vpa_stream.producers.sources.textfile import check_delimiter
 from vpa_stream.producers.sources.times import check_time_unit
+from vpa_stream.schemas.errors import EXIT_USAGE, VpaStreamError
 
 
-class UsageError(Exception):
+class UsageError(VpaStreamError):
     """Bad flags or option values: printed as one line, exit code 2."""
+
+    exit_code = EXIT_USAGE
 
 
 #: option -> (the flag as typed, the smallest value it takes, whether that value itself is allowed)
@@ -85,7 +89,7 @@ def check_args(args: argparse.Namespace) -> None:
             kind, path, _ = split_spec(str(spec))
         except SourceSpecError as exc:
             raise UsageError(str(exc)) from None
-        if kind in ("csv", "parquet") and path and not Path(path).exists():
+        if SOURCES[kind].reads_path and path and not Path(path).exists():
             raise UsageError(f"--source {spec}: no such file or directory")
 
 
