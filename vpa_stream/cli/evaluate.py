@@ -35,8 +35,8 @@ def register(subparsers: Any, defaults: dict[str, Any] | None = None) -> argpars
 
 def handler(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
     from vpa_stream.producers.replay import bars_of
+    from vpa_stream.sinks.atomic import write_lines_atomic
     from vpa_stream.sinks.evaluate import EvaluateError, evaluate, hit_rates, read_predictions, summary_lines
-    from vpa_stream.sinks.export_files import write_atomic
     from vpa_stream.sinks.exports import ExportError, load_examples
 
     examples_dir, predictions_file = Path(args.examples), Path(args.predictions)
@@ -54,8 +54,8 @@ def handler(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
         result["hit_rates"] = hit_rates(examples, rows, bars)
     if args.evaluate_out:
         out = Path(args.evaluate_out)
-        write_atomic(out / "evaluation.json", [orjson.dumps(result, option=orjson.OPT_INDENT_2)])
-        write_atomic(out / "answers.jsonl", (orjson.dumps(r) for r in rows))
+        write_lines_atomic(out / "evaluation.json", [orjson.dumps(result, option=orjson.OPT_INDENT_2)])
+        write_lines_atomic(out / "answers.jsonl", (orjson.dumps(r) for r in rows))
     if args.json:
         print(orjson.dumps(result).decode())
     else:

@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from vpa_stream.sinks.atomic import write_lines_atomic
 from vpa_stream.sinks.balance import BalanceOptions, BalanceReport, balance_train
 from vpa_stream.sinks.exports import SPLITS, SplitPlan
 from vpa_stream.sinks.faults import reject
@@ -71,16 +70,6 @@ class WrittenExport:
     style: str = "text"
 
 
-def write_atomic(path: Path, lines: Iterable[bytes]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(".tmp-" + path.name)
-    with open(tmp, "wb") as fh:
-        for line in lines:
-            fh.write(line)
-            fh.write(b"\n")
-    os.replace(tmp, path)
-
-
 @dataclass
 class _Row:
     example: dict[str, Any]
@@ -118,14 +107,14 @@ def write_export(out_dir: Path, plan: SplitPlan, strategies: list[ExportFormat],
     written.excluded = len(excluded)
     excluded_path = out_dir / EXCLUDED
     if trainer.max_tokens is not None or excluded:
-        write_atomic(excluded_path, (orjson.dumps(x) for x in excluded))
+        write_lines_atomic(excluded_path, (orjson.dumps(x) for x in excluded))
     elif excluded_path.exists():
         excluded_path.unlink()
     for split in EVAL_SPLITS:
         shown = [orjson.dumps(r.shown) for r in rows if r.split == split and r.copy == 0]
         path = out_dir / "examples" / f"examples-{split}.jsonl"
         if shown:
-            write_atomic(path, shown)
+            write_lines_atomic(path, shown)
         elif path.exists():
             path.unlink()
     _write_recipes(out_dir, written)
@@ -197,12 +186,12 @@ def _write_format(out_dir: Path, fmt: ExportFormat, plan: SplitPlan, rows: list[
                                          **info}))
         path = target / f"{split}{fmt.file_extension}"
         if lines:
-            write_atomic(path, lines)
+            write_lines_atomic(path, lines)
         elif path.exists():  # an empty split file would stop datasets.load_dataset(data_dir=...)
             path.unlink()
         if fmt.name == "openai" and 0 < len(lines) < 10:
             log.warning("openai %s split has %d examples: OpenAI fine-tuning needs at least 10", split, len(lines))
-    write_atomic(target / SIDECAR, sidecar)
+    write_lines_atomic(target / SIDECAR, sidecar)
     for stale in target.glob("*.meta.jsonl"):  # sidecars of an older export beside the split files
         stale.unlink()
     written.tokens_after[fmt.name] = percentiles([n for values in tokens.values() for n in values])
@@ -211,7 +200,7 @@ def _write_format(out_dir: Path, fmt: ExportFormat, plan: SplitPlan, rows: list[
         n > sequence_length(written.tokens_after[fmt.name]["train_p99"]) for n in tokens.get("train", []))
     registry = fmt.trainer_config({s: f"{s}{fmt.file_extension}" for s in SPLITS if tokens.get(s)})
     if registry is not None:
-        write_atomic(target / fmt.trainer_config_name, [json.dumps(registry, indent=2, sort_keys=True).encode()])
+        write_lines_atomic(target / fmt.trainer_config_name, [json.dumps(registry, indent=2, sort_keys=True).encode()])
 
 
 def _write_recipes(out_dir: Path, written: WrittenExport) -> None:
@@ -228,7 +217,7 @@ def _write_recipes(out_dir: Path, written: WrittenExport) -> None:
             if path.exists():
                 path.unlink()
             continue
-        write_atomic(path, [text.rstrip("\n").encode()])
+        write_lines_atomic(path, [text.rstrip("\n").encode()])
         if name.endswith(".sh"):
             path.chmod(0o755)
         written.recipes[name] = next(f for f in NEEDS[name] if f in written.formats)

@@ -281,8 +281,9 @@ def export_dataset(in_dir: Path, out_dir: Path, formats: list[str], options: Spl
                    trainer: Any = None) -> ExportSummary:
     """Read ``in_dir``, split, write each format under ``out_dir`` (``export_files``) and the dataset card
     ``out_dir/README.md``; ``trainer`` (``export_files.TrainerOptions``) adds the token budget and balance."""
+    from vpa_stream.sinks.atomic import write_lines_atomic
     from vpa_stream.sinks.dataset_card import render_card
-    from vpa_stream.sinks.export_files import TrainerOptions, write_atomic, write_export
+    from vpa_stream.sinks.export_files import TrainerOptions, write_export
     from vpa_stream.sinks.tokens import TokenizerError
 
     if prompt_style not in PROMPT_STYLES:
@@ -307,5 +308,5 @@ def export_dataset(in_dir: Path, out_dir: Path, formats: list[str], options: Spl
         raise ExportError(str(exc)) from exc
     counts = {s: len(plan.splits[s]) for s in SPLITS}
     card = render_card(plan, [f.name for f in strategies], examples, prompt_style, card_extra or {}, written)
-    write_atomic(out_dir / "README.md", [card.encode().rstrip(b"\n")])
+    write_lines_atomic(out_dir / "README.md", [card.encode().rstrip(b"\n")])
     return ExportSummary([f.name for f in strategies], plan, len(examples), counts, written)

@@ -32,10 +32,10 @@ from typing import Any, BinaryIO
 import orjson
 
 from vpa_stream.schemas.errors import VpaStreamError
+from vpa_stream.sinks.atomic import TMP_PREFIX, fsync_dir, write_atomic
 
 log = logging.getLogger(__name__)
 
-TMP_PREFIX = ".tmp-"
 MANIFEST = "manifest.json"
 
 
@@ -92,14 +92,6 @@ def safe_child(directory: Path, name: str) -> Path:
     return path
 
 
-def fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class Manifest:
     """manifest.json: the completed files of one output directory, in completion order."""
 
@@ -129,17 +121,9 @@ class Manifest:
 
     def save(self) -> None:
         payload = {"files": [asdict(f) for f in self.files.values()]}
-        tmp = self.path.with_name(TMP_PREFIX + MANIFEST)
         try:
-            with open(tmp, "w", encoding="utf-8") as fh:
-                json.dump(payload, fh, indent=1, sort_keys=True)
-                fh.write("\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-            fsync_dir(self.path.parent)
+            write_atomic(self.path, (json.dumps(payload, indent=1, sort_keys=True) + "\n").encode())
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
             raise OutputWriteError(self.path, exc) from exc
 
 

@@ -10,7 +10,6 @@ the figures and the page from ``report_figures``. Nothing is written back into t
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
@@ -22,6 +21,7 @@ import orjson
 
 from vpa_stream.processors.faithfulness import check_example
 from vpa_stream.schemas.models import Bar
+from vpa_stream.sinks.atomic import write_atomic
 from vpa_stream.sinks.report_signals import PriceTable, evaluate_signals
 from vpa_stream.sinks.report_text import diversity, duplicate_rates
 from vpa_stream.sinks.report_text import pct as _pct
@@ -163,12 +163,6 @@ def compute_report(examples: Sequence[dict[str, Any]], price_bars: Iterable[Bar]
     return report
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def build_report(in_dir: Path, price_bars: Iterable[Bar], out_dir: Path, seed: int = 0,
                  source: str = "") -> dict[str, Any]:
     """Compute the report of the dataset in ``in_dir`` and write it into ``out_dir``."""
@@ -187,8 +181,8 @@ def write_report(examples: Sequence[dict[str, Any]], price_bars: Iterable[Bar], 
     report["price_source"] = source
     out_dir.mkdir(parents=True, exist_ok=True)
     report["figures"] = render_figures(report, out_dir)
-    _write_atomic(out_dir / "report.json", orjson.dumps(report, option=orjson.OPT_INDENT_2))
-    _write_atomic(out_dir / "index.html", render_page(report).encode())
+    write_atomic(out_dir / "report.json", orjson.dumps(report, option=orjson.OPT_INDENT_2))
+    write_atomic(out_dir / "index.html", render_page(report).encode())
     return report
 
 
