@@ -30,7 +30,7 @@ from vpa_stream.producers.live import (
     kafka_resume_state,
     warmup_span_ms,
 )
-from vpa_stream.producers.sources.base import Session
+from vpa_stream.producers.sources.base import Session, Source
 from vpa_stream.producers.validate import DeadLetter
 from vpa_stream.schemas.models import Bar, iso_utc
 from vpa_stream.sinks.dataset import DatasetSink, SinkOptions
@@ -158,7 +158,7 @@ def run_embedded(symbols: list[str], timeframe: str, out_dir: Path, *, cfg: VPAC
                  clock: Clock | None = None, download: Download | None = None, session: Session | None = None,
                  sink_options: SinkOptions | None = None, options: LiveOptions | None = None,
                  stop: Callable[[], bool] | None = None, until_ms: int | None = None,
-                 on_commit: Callable[[list[str]], None] | None = None) -> LiveStats:
+                 on_commit: Callable[[list[str]], None] | None = None, source: Source | None = None) -> LiveStats:
     """Grow the dataset in ``out_dir`` from newly closed bars, resuming from its example ids."""
     cfg = cfg or VPAConfig()
     clock = clock or SystemClock()
@@ -171,7 +171,7 @@ def run_embedded(symbols: list[str], timeframe: str, out_dir: Path, *, cfg: VPAC
                       "live mode will not emit that close time again", symbol, tf, iso_utc(close),
                       extra={"symbol": symbol, "timeframe": tf})
     poller = LivePoller(symbols, timeframe, output, clock, download, session,
-                        options or live_options(cfg, timeframe), resume)
+                        options or live_options(cfg, timeframe), resume, source)
     try:
         return poller.run(stop, until_ms)
     except BaseException:
@@ -182,7 +182,8 @@ def run_embedded(symbols: list[str], timeframe: str, out_dir: Path, *, cfg: VPAC
 def run_kafka(symbols: list[str], timeframe: str, bootstrap: str, topic_prefix: str, *,
               cfg: VPAConfig | None = None, clock: Clock | None = None, download: Download | None = None,
               session: Session | None = None, options: LiveOptions | None = None,
-              stop: Callable[[], bool] | None = None, until_ms: int | None = None) -> LiveStats:
+              stop: Callable[[], bool] | None = None, until_ms: int | None = None,
+              source: Source | None = None) -> LiveStats:
     """Publish newly closed bars to the bars topic, resuming from the topic's last bars."""
     from vpa_stream.producers.kafka_replay import BarPublisher, make_producer
     from vpa_stream.schemas.topics import Topics, create_topics
@@ -194,7 +195,7 @@ def run_kafka(symbols: list[str], timeframe: str, bootstrap: str, topic_prefix: 
     producer = make_producer(bootstrap, client_id="vpa-stream-live", linger_ms=5)
     publisher = BarPublisher(producer, topics)
     poller = LivePoller(symbols, timeframe, KafkaLiveOutput(publisher), clock or SystemClock(), download,
-                        session, options or live_options(cfg, timeframe), resume)
+                        session, options or live_options(cfg, timeframe), resume, source)
     try:
         return poller.run(stop, until_ms)
     finally:

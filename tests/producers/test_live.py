@@ -368,3 +368,62 @@ def test_the_live_subcommand_parses_and_reports_bad_flags_as_usage_errors() -> N
         handler(parser.parse_args(["live", "--symbols", "IBM", "--interval", "7d"]), {})
     with pytest.raises(UsageError, match="needs --symbols"):
         handler(parser.parse_args(["live", "--symbols", " , "]), {})
+
+
+class Recorder(SimulatedClock):
+    """A clock whose passing time writes each bar to a CSV file once it has closed, as a bar recorder would."""
+
+    def __init__(self, start_ms: int, bars: Sequence[Bar], path: Path) -> None:
+        super().__init__(start_ms)
+        self.bars, self.path, self.written = list(bars), path, 0
+        self.path.write_text("Date,Open,High,Low,Close,Volume\n")
+        self.record()
+
+    def record(self) -> None:
+        with self.path.open("a") as fh:
+            while self.written < len(self.bars) and self.bars[self.written].close_time <= self.now:
+                b = self.bars[self.written]
+                fh.write(f"{session_date(b)},{b.open!r},{b.high!r},{b.low!r},{b.close!r},{b.volume!r}\n")
+                self.written += 1
+
+    def sleep(self, seconds: float) -> None:
+        super().sleep(seconds)
+        self.record()
+
+
+def test_live_mode_polls_a_file_a_recorder_appends_to_and_grows_like_its_backfill(tmp_path: Path) -> None:
+    """``live --source csv:IBM.csv``: the file is read again at each poll; the dataset grown from it, across
+    the handover from a backfill of its first rows, equals the backfill of the whole file."""
+    from vpa_stream.producers.sources.files import FileSource
+
+    bars = IBM[:300]
+    whole = tmp_path / "whole" / "IBM.csv"
+    whole.parent.mkdir()
+    Recorder(after(bars[-1]), bars, whole)
+    expected = tmp_path / "expected"
+    run_backfill([FileSource(whole, "csv")], expected, CFG, SinkOptions(max_records=100))
+    growing = tmp_path / "growing" / "IBM.csv"
+    growing.parent.mkdir()
+    clock = Recorder(after(bars[199]), bars, growing)
+    out = tmp_path / "live"
+    run_backfill([FileSource(growing, "csv")], out, CFG, SinkOptions(max_records=100))
+    stats = run_embedded(["IBM"], "1d", out, cfg=CFG, clock=clock, options=OPTIONS, until_ms=after(bars[-1]),
+                         source=FileSource(growing, "csv", SourceOptions(symbols=("IBM",))))
+    assert clock.written == len(bars) and stats.emitted == 100
+    assert example_lines(out) == example_lines(expected)
+    assert not list(out.glob("dead-letters-*"))
+
+
+def test_live_mode_refuses_a_file_without_the_series_asked_for(tmp_path: Path) -> None:
+    from vpa_stream.cli.live import polled_source
+    from vpa_stream.cli.usage import UsageError
+
+    path = tmp_path / "IBM.csv"
+    Recorder(after(IBM[20]), IBM, path)
+    session = Session(NY, "09:30", "16:00")
+    assert polled_source(f"csv:{path}", ["IBM"], "1d", session) is not None
+    assert polled_source("yfinance", ["IBM"], "1d", session) is None
+    with pytest.raises(UsageError, match=r"holds no 1d bars of MSFT \(it holds IBM 1d\)"):
+        polled_source(f"csv:{path}", ["IBM", "MSFT"], "1d", session)
+    with pytest.raises(UsageError, match="no such file"):
+        polled_source(f"csv:{tmp_path / 'nope.csv'}", ["IBM"], "1d", session)

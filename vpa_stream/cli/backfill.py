@@ -36,7 +36,8 @@ def register(subparsers: Any, defaults: dict[str, Any] | None = None) -> argpars
     bf.add_argument("--verify-wire", action="store_true",
                     help="round-trip every example through its Avro schema and stop at one that changes")
     bf.add_argument("--then-live", action="store_true",
-                    help="after the backfill, fill the gap to now and keep polling (yfinance)")
+                    help="after the backfill, fill the gap to now and keep polling its source (yfinance, or a file "
+                         "a recorder appends to)")
     bf.add_argument("--grace", type=float, default=None, help="with --then-live: seconds after a close before polling")
     bf.set_defaults(handler=handler)
     apply_defaults(bf, defaults)

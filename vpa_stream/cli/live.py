@@ -11,18 +11,22 @@ from vpa_stream.cli.options import apply_defaults, sink_options, source_specs, s
 from vpa_stream.cli.usage import UsageError
 from vpa_stream.producers.clock import Clock, SystemClock
 from vpa_stream.producers.live import Download
-from vpa_stream.producers.sources.base import Session
+from vpa_stream.producers.sources.base import Session, Source, SourceError, SourceOptions
 from vpa_stream.settings import engine_config
 
 
 def register(subparsers: Any, defaults: dict[str, Any] | None = None) -> argparse.ArgumentParser:
     """Add ``vpa-stream live`` to the CLI's subparsers; returns the parser (for config-file defaults)."""
     lv: argparse.ArgumentParser = subparsers.add_parser(
-        "live", help="grow the dataset (or the bars topic) from newly closed bars, polling yfinance",
-        description="Poll yfinance shortly after each bar close and emit only closed bars, each once. Embedded "
+        "live", help="grow the dataset (or the bars topic) from newly closed bars, polling yfinance or a file",
+        description="Poll the source (yfinance, or a file a recorder appends to) shortly after each bar close "
+                    "and emit only closed bars, each once. Embedded "
                     "(engine + dataset in --out) unless --bootstrap-servers is given (bars to Kafka). Resumes "
                     "from the dataset or the bars topic; runs until SIGINT/SIGTERM.")
-    lv.add_argument("--symbols", required=True, help="comma-separated yfinance symbols")
+    lv.add_argument("--symbols", required=True, help="comma-separated symbols")
+    lv.add_argument("--source", default="yfinance",
+                    help="what to poll: yfinance (default), or csv:PATH / parquet:PATH, a file read again at each "
+                         "poll (append whole lines)")
     lv.add_argument("--interval", default="1d", help="bar interval: 1d, 1h, 15m, ... (default: %(default)s)")
     lv.add_argument("--bootstrap-servers", default=None, help="Kafka bootstrap servers; omit for embedded mode")
     lv.add_argument("--topic-prefix", default="vpa.", help="prefix of every topic name (default: %(default)s)")
@@ -37,8 +41,8 @@ def register(subparsers: Any, defaults: dict[str, Any] | None = None) -> argpars
     lv.add_argument("--gzip", action="store_true", help="write .jsonl.gz files")
     lv.set_defaults(handler=handler)
     # live runs embedded unless --bootstrap-servers is given on its command line: a configured broker default
-    # must not silently switch it to Kafka mode
-    apply_defaults(lv, defaults, skip=("bootstrap_servers",))
+    # must not silently switch it to Kafka mode; nor does the backfill's configured source make it poll a file
+    apply_defaults(lv, defaults, skip=("bootstrap_servers", "source"))
     return lv
 
 
@@ -57,6 +61,32 @@ def _stop_on_signals(clock: SystemClock) -> Callable[[], bool]:
     return stop_flag(clock.interrupt)  # a signal also wakes the clock's sleep
 
 
+def polled_source(spec: str, symbols: list[str], timeframe: str, session: Session) -> Source | None:
+    """The source ``--source`` names for live mode (None: yfinance, polled per symbol); a file must hold a
+    ``timeframe`` series of every symbol now, else a usage error says what it holds."""
+    from vpa_stream.producers.sources.specs import SourceSpecError, Timeframes, build_sources
+
+    if spec == "yfinance":
+        return None
+    try:
+        sources = build_sources([spec], SourceOptions(symbols=tuple(symbols), session=session),
+                                Timeframes.of(timeframe, []))
+    except SourceSpecError as exc:
+        raise UsageError(str(exc)) from exc
+    if len(sources) != 1:
+        raise UsageError(f"--source {spec}: live mode polls one source")
+    source = sources[0]
+    try:
+        held = {(raw.symbol.upper(), raw.timeframe) for raw in source.read()}
+    except SourceError as exc:
+        raise UsageError(f"--source {spec}: {exc}") from exc
+    missing = [s for s in symbols if (s.upper(), timeframe) not in held]
+    if missing:
+        found = ", ".join(f"{sym} {tf}" for sym, tf in sorted(held)) or "no series"
+        raise UsageError(f"--source {spec} holds no {timeframe} bars of {', '.join(missing)} (it holds {found})")
+    return source
+
+
 def handler(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
     from vpa_stream.live_pipeline import live_options, run_embedded, run_kafka
     from vpa_stream.producers.sources.yfinance import YF_INTERVALS
@@ -67,7 +97,8 @@ def handler(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
         timeframe = normalise_timeframe(str(args.interval))
     except UnknownTimeframeError as exc:
         raise UsageError(str(exc)) from exc
-    if timeframe not in YF_INTERVALS:
+    source = polled_source(str(args.source), symbols, timeframe, _session(args))
+    if source is None and timeframe not in YF_INTERVALS:
         raise UsageError(f"yfinance has no {timeframe} interval")
     options = sink_options(args)
     cfg = engine_config(file_data)
@@ -77,11 +108,11 @@ def handler(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
     if args.bootstrap_servers:
         target = f"{args.topic_prefix}bars at {args.bootstrap_servers}"
         stats = run_kafka(symbols, timeframe, str(args.bootstrap_servers), str(args.topic_prefix), cfg=cfg,
-                          clock=clock, session=_session(args), options=live, stop=stop)
+                          clock=clock, session=_session(args), options=live, stop=stop, source=source)
     else:
         target = str(args.out)
         stats = run_embedded(symbols, timeframe, Path(args.out), cfg=cfg, clock=clock, session=_session(args),
-                             sink_options=options, options=live, stop=stop)
+                             sink_options=options, options=live, stop=stop, source=source)
     print(f"vpa-stream live -> {target}")
     for line in stats.lines():
         print("  " + line)
@@ -101,10 +132,12 @@ def then_live(args: argparse.Namespace, file_data: dict[str, Any], *, clock: Clo
     from vpa_stream.live_pipeline import live_options, run_embedded
     from vpa_stream.schemas.models import normalise_timeframe
 
-    if source_specs(args) != ["yfinance"]:
-        raise UsageError("--then-live polls yfinance: use it with --source yfinance")
+    specs = source_specs(args)
+    if len(specs) != 1:
+        raise UsageError("--then-live polls one source: give one --source")
     symbols = _symbols(args)
     timeframe = normalise_timeframe(str(args.timeframe))
+    source = polled_source(specs[0], symbols, timeframe, _session(args))
     cfg = engine_config(file_data)
     own_clock = clock or SystemClock()
     if stop is None and isinstance(own_clock, SystemClock):
@@ -112,7 +145,7 @@ def then_live(args: argparse.Namespace, file_data: dict[str, Any], *, clock: Clo
     stats = run_embedded(
         symbols, timeframe, Path(args.out), cfg=cfg, clock=own_clock, download=download, session=_session(args),
         sink_options=sink_options(args), options=live_options(cfg, timeframe, getattr(args, "grace", None)),
-        stop=stop, until_ms=until_ms)
+        stop=stop, until_ms=until_ms, source=source)
     print(f"vpa-stream live -> {args.out}")
     for line in stats.lines():
         print("  " + line)

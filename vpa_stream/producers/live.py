@@ -1,4 +1,5 @@
-"""The live poller: newly closed bars from a yfinance-like provider, each once and in order, across failures.
+"""The live poller: newly closed bars from a source that can be polled (yfinance by default, or a file a recorder
+appends to), each once and in order, across failures.
 
 Invariants, kept here and nowhere else:
   1. Only closed bars leave the poller: ``close_time <= clock.now`` (today's forming daily bar never does).
@@ -11,7 +12,7 @@ Invariants, kept here and nowhere else:
      ``LiveOutput.warm`` (to rebuild the engine's window, never emitted), later ones are emitted.
   5. A provider failure (exception, timeout, empty frame, rate limit) emits nothing; the feed retries
      with exponential backoff up to a cap. It never ends the loop.
-Frames become bars through the sources' own normalisation (``normalise_download`` + ``series_items``).
+Rows become bars through the sources' own normalisation (``Source.poll``).
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from typing import Any, Protocol
 import pandas as pd
 
 from vpa_stream.producers.clock import DAY_MS, BarCalendar, Clock
-from vpa_stream.producers.sources.base import Session, SourceOptions, series_items
-from vpa_stream.producers.sources.yfinance import PROVIDER_HISTORY_DAYS, YFinanceSource, normalise_download
+from vpa_stream.producers.sources.base import Session, Source, SourceOptions
+from vpa_stream.producers.sources.yfinance import PROVIDER_HISTORY_DAYS, YFinanceSource
 from vpa_stream.producers.validate import DeadLetter, payload_text
 from vpa_stream.schemas.models import Bar, is_intraday, iso_utc, timeframe_seconds
 
@@ -48,10 +49,6 @@ class LiveOutput(Protocol):
 
     def commit(self) -> None:
         """Make everything handed over so far durable (end of a poll cycle)."""
-
-
-class EmptyFrameError(Exception):
-    """The provider answered without rows for a window that must hold at least the last emitted bar."""
 
 
 @dataclass(frozen=True)
@@ -124,8 +121,6 @@ def same_bar(a: Bar, b: Bar) -> bool:
 class LivePoller:
     """Polls each (symbol, timeframe) shortly after each scheduled close and hands new closed bars to ``output``."""
 
-    source_name = YFinanceSource.name
-
     def __init__(
         self,
         symbols: Iterable[str],
@@ -136,7 +131,10 @@ class LivePoller:
         session: Session | None = None,
         options: LiveOptions | None = None,
         resume: dict[FeedKey, int] | None = None,
+        source: Source | None = None,
     ) -> None:
+        """``source``: what to poll (any ``Source``: its ``poll`` gives a series' rows from a time on); None
+        polls yfinance, one download per symbol (``download`` stands in for ``yfinance.download``)."""
         self.timeframe = timeframe
         self.output = output
         self.clock = clock
@@ -147,10 +145,11 @@ class LivePoller:
         self.stats = LiveStats()
         resume = resume or {}
         self.feeds = [FeedState(s, timeframe, resume.get((s, timeframe))) for s in dict.fromkeys(symbols)]
-        self.sources = {f.symbol: YFinanceSource(SourceOptions(timeframe=timeframe, symbols=(f.symbol,),
-                                                               session=self.session),
-                                                 download=download, timeout=self.options.timeout_s)
-                        for f in self.feeds}
+        self.sources: dict[str, Source] = {
+            f.symbol: source or YFinanceSource(SourceOptions(timeframe=timeframe, symbols=(f.symbol,),
+                                                             session=self.session),
+                                               download=download, timeout=self.options.timeout_s)
+            for f in self.feeds}
 
     # -- the loop -------------------------------------------------------------------------------------------
 
@@ -224,21 +223,7 @@ class LivePoller:
         return feed.high_water - self.options.overlap_days * DAY_MS
 
     def _fetch(self, feed: FeedState, start_ms: int, now: int) -> list[Bar | DeadLetter]:
-        tz = self.session.tz
-        start = pd.Timestamp(start_ms, unit="ms", tz="UTC").tz_convert(tz).strftime("%Y-%m-%d")
-        end = (pd.Timestamp(now, unit="ms", tz="UTC").tz_convert(tz) + pd.Timedelta(days=1)).strftime("%Y-%m-%d")
-        source = self.sources[feed.symbol]
-        frame = source.fetch(start=start, end=end)
-        if frame is None or frame.empty:
-            raise EmptyFrameError(f"no rows for {feed.symbol} {feed.timeframe} {start}..{end}")
-        items: list[Bar | DeadLetter] = []
-        for raw in normalise_download(frame, [feed.symbol], feed.timeframe):
-            if raw.symbol.upper() == feed.symbol.upper():
-                raw = type(raw)(feed.symbol, raw.timeframe, raw.frame, raw.volume_kind)
-                items.extend(series_items(raw, source.session_options(raw), self.source_name))
-        if not items:
-            raise EmptyFrameError(f"no rows of {feed.symbol} in the provider's frame")
-        return items
+        return self.sources[feed.symbol].poll(feed.symbol, feed.timeframe, start_ms, now)
 
     def _seen(self, feed: FeedState, bar: Bar) -> None:
         """A bar at or below the mark: warm-up on the first poll after a resume, else a possible revision."""

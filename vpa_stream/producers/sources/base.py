@@ -13,14 +13,21 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
 from vpa_stream.producers.validate import DeadLetter, check_bar, payload_text
 from vpa_stream.schemas.errors import VpaStreamError
-from vpa_stream.schemas.models import Bar, UnknownTimeframeError, is_intraday, normalise_timeframe, timeframe_seconds
+from vpa_stream.schemas.models import (
+    Bar,
+    UnknownTimeframeError,
+    is_intraday,
+    iso_utc,
+    normalise_timeframe,
+    timeframe_seconds,
+)
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +148,25 @@ class Source(ABC):
     def session_options(self, raw: RawSeries) -> SourceOptions:
         """The options a series' rows are timed with (a hook: a source that knows a symbol trades 24h says so)."""
         return self.options
+
+    def poll(self, symbol: str, timeframe: str, start_ms: int, now_ms: int) -> list[Item]:
+        """Live mode: the items of one series that close from ``start_ms`` on, as the source holds them now.
+
+        This default reads the source again (a file a recorder appends whole lines to: each poll sees the
+        lines written so far); a provider with a query by date (yfinance) asks for the span only. The live
+        poller keeps only closed bars newer than what it emitted. ``SourceError`` when the source holds no
+        row of the series."""
+        items: list[Item] = []
+        for raw in self.read():
+            if raw.symbol.upper() != symbol.upper() or raw.timeframe != timeframe:
+                continue
+            raw = replace(raw, symbol=symbol)
+            items.extend(item for item in series_items(raw, self.session_options(raw), self.name)
+                         if item.close_time is None or item.close_time >= start_ms)
+        if not items:
+            raise SourceError(f"{self.name}: no {timeframe} rows of {symbol} from "
+                              f"{iso_utc(start_ms)} on")
+        return items
 
 
 def series_items(raw: RawSeries, options: SourceOptions, source_name: str) -> Iterator[Item]:

@@ -24,6 +24,7 @@ from vpa_stream.producers.sources.base import (
     Source,
     SourceError,
     SourceOptions,
+    series_items,
     standard_columns,
 )
 from vpa_stream.producers.sources.table import restate_as_traded
@@ -132,6 +133,23 @@ class YFinanceSource(Source):
             return download(**kwargs)
         except Exception as exc:  # network, rate limit, yfinance parsing: the caller decides to retry
             raise SourceError(f"yfinance download failed: {type(exc).__name__}: {exc}") from exc
+
+    def poll(self, symbol: str, timeframe: str, start_ms: int, now_ms: int) -> list[Item]:
+        """Live mode: the symbol's rows from ``start_ms``'s session date to the day after now (session time)."""
+        tz = self.options.session.tz
+        start = pd.Timestamp(start_ms, unit="ms", tz="UTC").tz_convert(tz).strftime("%Y-%m-%d")
+        end = (pd.Timestamp(now_ms, unit="ms", tz="UTC").tz_convert(tz) + pd.Timedelta(days=1)).strftime("%Y-%m-%d")
+        frame = self.fetch(start=start, end=end)
+        if frame is None or frame.empty:
+            raise SourceError(f"yfinance returned no rows for {symbol} {timeframe} {start}..{end}")
+        items: list[Item] = []
+        for raw in normalise_download(frame, [symbol], timeframe):
+            if raw.symbol.upper() == symbol.upper():
+                raw = RawSeries(symbol, raw.timeframe, raw.frame, raw.volume_kind)
+                items.extend(series_items(raw, self.session_options(raw), self.name))
+        if not items:
+            raise SourceError(f"no rows of {symbol} in yfinance's frame")
+        return items
 
     def read(self) -> Iterator[RawSeries]:
         frame = self.fetch()
