@@ -30,8 +30,8 @@ from vpa_stream.processes import ParentGone, end_with_parent, spawn_context, sta
 from vpa_stream.processors.config import VPAConfig
 from vpa_stream.processors.engine import Example
 from vpa_stream.processors.stage import ExampleStage
-from vpa_stream.producers.validate import DeadLetter
 from vpa_stream.schemas.models import Bar
+from vpa_stream.schemas.records import DeadLetter
 from vpa_stream.sinks.dataset import Line, dead_letter_line, example_line
 
 #: the most partitions: a route step is one byte, and sinks.worker.INLINE (255) is not a partition

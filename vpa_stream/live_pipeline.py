@@ -31,8 +31,8 @@ from vpa_stream.producers.live import (
     warmup_span_ms,
 )
 from vpa_stream.producers.sources.base import Session, Source
-from vpa_stream.producers.validate import DeadLetter
 from vpa_stream.schemas.models import Bar, iso_utc
+from vpa_stream.schemas.records import DeadLetter
 from vpa_stream.sinks.dataset import DatasetSink, SinkOptions
 from vpa_stream.sinks.jsonl import Manifest
 

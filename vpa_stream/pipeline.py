@@ -37,8 +37,8 @@ from vpa_stream.producers.replay import bars_of
 from vpa_stream.producers.sources.base import Source
 from vpa_stream.producers.sources.specs import Timeframes
 from vpa_stream.producers.sources.timeframes import summary_lines
-from vpa_stream.producers.validate import DeadLetter
 from vpa_stream.schemas.models import Bar
+from vpa_stream.schemas.records import DeadLetter
 from vpa_stream.sinks.dataset import Line, SinkOptions, dead_letter_line
 from vpa_stream.sinks.worker import INLINE, LocalSink, SinkResult, SinkWorker
 

@@ -56,9 +56,9 @@ from vpa_stream.processors.config import VPAConfig
 from vpa_stream.processors.faust_rebalance import RING_STORE, OffsetGuard, register_ring_store
 from vpa_stream.processors.stage import Encoded
 from vpa_stream.processors.stream import StreamProcessor
-from vpa_stream.producers.validate import DeadLetter
 from vpa_stream.schemas.codec import default_codec
 from vpa_stream.schemas.models import Bar
+from vpa_stream.schemas.records import DeadLetter
 from vpa_stream.schemas.topics import BROKER_TIMEOUT_S, BrokerUnavailableError, Topics
 
 log = logging.getLogger(__name__)

@@ -23,9 +23,9 @@ from typing import Any
 
 from vpa_stream.processors.config import VPAConfig
 from vpa_stream.processors.stage import Encoded, ExampleStage
-from vpa_stream.producers.validate import DeadLetter, check_bar, payload_text
 from vpa_stream.schemas.codec import Codec, DecodeError, default_codec
 from vpa_stream.schemas.models import TIMEFRAME_SECONDS, Bar, iso_utc
+from vpa_stream.schemas.records import DeadLetter, check_bar, payload_text
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 
 from vpa_stream.producers.replay import bars_of
 from vpa_stream.producers.sources.base import Source
-from vpa_stream.producers.validate import DeadLetter
 from vpa_stream.schemas.codec import Codec, default_codec
 from vpa_stream.schemas.models import Bar
+from vpa_stream.schemas.records import DeadLetter
 from vpa_stream.schemas.topics import (
     BROKER_TIMEOUT_S,
     RECONNECT_BACKOFF_MAX_MS,

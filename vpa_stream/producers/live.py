@@ -27,8 +27,8 @@ import pandas as pd
 from vpa_stream.producers.clock import DAY_MS, BarCalendar, Clock
 from vpa_stream.producers.sources.base import Session, Source, SourceOptions
 from vpa_stream.producers.sources.yfinance import PROVIDER_HISTORY_DAYS, YFinanceSource
-from vpa_stream.producers.validate import DeadLetter, payload_text
 from vpa_stream.schemas.models import Bar, is_intraday, iso_utc, timeframe_seconds
+from vpa_stream.schemas.records import DeadLetter, payload_text
 
 log = logging.getLogger(__name__)
 

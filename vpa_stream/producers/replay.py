@@ -12,8 +12,9 @@ from collections.abc import Callable, Iterable, Iterator
 
 from vpa_stream.producers.sources.base import Source
 from vpa_stream.producers.sources.timeframes import require_supplied
-from vpa_stream.producers.validate import DeadLetter, OrderGuard, payload_text
+from vpa_stream.producers.validate import OrderGuard
 from vpa_stream.schemas.models import Bar
+from vpa_stream.schemas.records import DeadLetter, payload_text
 
 DeadLetterCallback = Callable[[DeadLetter], None]
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vpa_stream.producers.validate import DeadLetter, payload_text
 from vpa_stream.schemas.codec import Codec, DecodeError, default_codec
+from vpa_stream.schemas.records import DeadLetter, payload_text
 from vpa_stream.sinks.jsonl import CompletedFile, RotatingJsonlWriter, dumps, prepare_output_dir
 
 log = logging.getLogger(__name__)

@@ -32,8 +32,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from vpa_stream.producers.validate import DeadLetter, payload_text
 from vpa_stream.schemas.codec import Codec, DecodeError, default_codec
+from vpa_stream.schemas.records import DeadLetter, payload_text
 from vpa_stream.schemas.topics import BROKER_TIMEOUT_S, RECONNECT_BACKOFF_MAX_MS, BrokerWatch, Topics
 from vpa_stream.sinks.dataset import SinkOptions
 from vpa_stream.sinks.jsonl import (

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from vpa_stream.producers.validate import DeadLetter, check_bar, payload_text
 from vpa_stream.schemas.errors import VpaStreamError
 from vpa_stream.schemas.models import (
     Bar,
@@ -28,6 +27,7 @@ from vpa_stream.schemas.models import (
     normalise_timeframe,
     timeframe_seconds,
 )
+from vpa_stream.schemas.records import DeadLetter, check_bar, payload_text
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ import pandas as pd
 from vpa_stream.producers.sources.base import SourceError
 from vpa_stream.producers.sources.timeframes import column_timeframes
 from vpa_stream.producers.sources.times import TimeFormat, detect_time_format, parse_times, time_fault
-from vpa_stream.producers.validate import payload_text
+from vpa_stream.schemas.records import payload_text
 
 PRICE_FIELDS = ("open", "high", "low", "close", "volume")
 
