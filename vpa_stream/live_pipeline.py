@@ -106,7 +106,8 @@ class EmbeddedLiveOutput:
         self._first_id = ""
         self.sink = DatasetSink(out_dir, sink_options, example_names=self._example_name,
                                 dead_letter_names=self._dead_letter_name)
-        self.sink.high_water.update(self.resume_iso)
+        for (symbol, timeframe), close in self.resume_iso.items():
+            self.sink.high_water.raise_to(f"{symbol}|{timeframe}", close)
         self.on_commit = on_commit
         self._pending_ids: list[str] = []
         self.examples = 0

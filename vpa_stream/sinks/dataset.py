@@ -41,6 +41,29 @@ def sequence_name(prefix: str) -> Callable[[int, dict[str, Any]], str]:
     return lambda seq, extra: f"{prefix}-{seq:05d}"
 
 
+class HighWaterMarks:
+    """The sinks' one de-duplication rule: an example id is ``SYMBOL|TIMEFRAME|CLOSE``, and an example is a repeat
+    when its close is at or before the last one written for its series (ISO-8601 UTC strings order as times).
+    The examples of a series arrive in close order (the engine's per-series order, kept by the replay, the
+    partitions and the topics), so the mark drops exactly the repeats a restart re-delivers."""
+
+    def __init__(self) -> None:
+        self.marks: dict[str, str] = {}  # "SYMBOL|TIMEFRAME" -> last close written
+
+    def admit(self, record_id: str) -> tuple[str, str] | None:
+        """(series, close) of a new example, its mark raised; None for a repeat."""
+        series, close = record_id.rsplit("|", 1)
+        if close <= self.marks.get(series, ""):
+            return None
+        self.marks[series] = close
+        return series, close
+
+    def raise_to(self, series: str, close: str) -> None:
+        """What was written before (a file's recorded marks, a dataset resumed): never lowers a mark."""
+        if close > self.marks.get(series, ""):
+            self.marks[series] = close
+
+
 class DatasetSink:
     """Decodes example payloads, drops repeats by id (per-key close-time high-water mark), writes JSONL.
 
@@ -65,7 +88,7 @@ class DatasetSink:
                                             o.max_records, o.max_bytes, o.compress, on_commit)
         self.dead = RotatingJsonlWriter(out_dir, dead_letter_names or sequence_name("dead-letters"), self.manifest,
                                         o.max_records, o.max_bytes, o.compress, on_commit)
-        self.high_water: dict[tuple[str, str], str] = {}
+        self.high_water = HighWaterMarks()
         self.written = 0
         self.duplicates = 0
         self.dead_letters = 0
@@ -81,13 +104,9 @@ class DatasetSink:
 
     def accept_line(self, record_id: str, line: bytes, extra: dict[str, Any] | None = None) -> bool:
         """Write one example's JSON line; False when it was a repeat (already written)."""
-        symbol, timeframe, close = record_id.rsplit("|", 2)
-        key = (symbol, timeframe)
-        last = self.high_water.get(key)
-        if last is not None and close <= last:  # ISO-8601 UTC strings order as times
+        if self.high_water.admit(record_id) is None:
             self.duplicates += 1
             return False
-        self.high_water[key] = close
         self.examples.write(record_id, line, extra)
         self.written += 1
         return True

@@ -35,7 +35,7 @@ from typing import Any
 from vpa_stream.schemas.codec import Codec, DecodeError, default_codec
 from vpa_stream.schemas.records import DeadLetter, payload_text
 from vpa_stream.schemas.topics import BROKER_TIMEOUT_S, RECONNECT_BACKOFF_MAX_MS, BrokerWatch, Topics
-from vpa_stream.sinks.dataset import SinkOptions
+from vpa_stream.sinks.dataset import HighWaterMarks, SinkOptions
 from vpa_stream.sinks.jsonl import (
     CompletedFile,
     Manifest,
@@ -71,15 +71,14 @@ class PartitionFiles:
         self.partition = partition
         self.kind = kind
         self.next_offset: int | None = None
-        self.high_water: dict[str, str] = {}
+        self.high_water = HighWaterMarks()
         for f in manifest.files.values():
             if f.extra.get("topic") == topic and f.extra.get("partition") == partition:
                 last = int(f.extra["last_offset"])
                 if self.next_offset is None or last + 1 > self.next_offset:
                     self.next_offset = last + 1
                 for key, close in f.extra.get("high_water", {}).items():
-                    if close > self.high_water.get(key, ""):
-                        self.high_water[key] = close
+                    self.high_water.raise_to(key, close)
         self._file_high_water: dict[str, str] = {}
         self.opened_at: float | None = None  # monotonic time of the open file's first record
         self.writer = RotatingJsonlWriter(
@@ -270,12 +269,12 @@ class KafkaDatasetSink:
                 letter = DeadLetter("sink", f"undecodable example: {exc}", payload_text(rec.value))
                 self._dead_letter_from_examples(files, rec.offset, letter)
                 return
-            key, close = record["id"].rsplit("|", 1)
-            if close <= files.high_water.get(key, ""):
+            admitted = files.high_water.admit(record["id"])
+            if admitted is None:
                 self.summary.duplicates += 1
                 files.advance(rec.offset)
                 return
-            files.high_water[key] = close
+            key, close = admitted
             files.write(record["id"], dumps(record), rec.offset, key, close)
             self.summary.examples += 1
         else:
