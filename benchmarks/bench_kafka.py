@@ -107,7 +107,7 @@ def pipeline_rate(bootstrap: str, bars: list, expected: int, workdir: Path, work
     common = ["--bootstrap-servers", bootstrap, "--topic-prefix", prefix]
     procs = [
         subprocess.Popen([sys.executable, "-m", "vpa_stream.cli", "process", *common, "--partitions", "6",
-                          "--datadir", str(workdir / f"processor-{k}-data")],
+                          "--datadir", str(workdir / f"processor-{k}-data"), "--no-restart"],  # its CPU is the worker's
                          stdout=subprocess.DEVNULL, stderr=open(workdir / f"process-{k}.log", "wb"))  # noqa: SIM115
         for k in range(workers)
     ]

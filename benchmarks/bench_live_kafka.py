@@ -128,7 +128,8 @@ def measure(bootstrap: str, args: argparse.Namespace, workdir: Path) -> dict[str
     out = workdir / "out"
     common = ["--bootstrap-servers", bootstrap, "--topic-prefix", prefix]
     procs = [
-        subprocess.Popen([sys.executable, "-m", "vpa_stream.cli", "process", *common, "--partitions", str(PARTITIONS)],
+        subprocess.Popen([sys.executable, "-m", "vpa_stream.cli", "process", *common, "--partitions", str(PARTITIONS),
+                          "--no-restart"],  # the process is the worker (its CPU, its log)
                          stdout=subprocess.DEVNULL, stderr=open(workdir / "process.log", "wb")),  # noqa: SIM115
         subprocess.Popen([sys.executable, "-m", "vpa_stream.cli", "sink", *common, "--out", str(out)],
                          stdout=subprocess.DEVNULL, stderr=open(workdir / "sink.log", "wb")),  # noqa: SIM115
