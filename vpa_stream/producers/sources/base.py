@@ -120,6 +120,8 @@ class Source(ABC):
         self.options = options or SourceOptions()
         #: every series ``streams`` found, with its timeframe and how it was found (for the run summary)
         self.resolved: list[Resolution] = []
+        self._polled_at: int | None = None  # live mode: the poll cycle ``_polled`` was read for
+        self._polled: list[RawSeries] = []
         #: what a ``given`` timeframe came from, when it was not the run's own choice ("suffix": csv:PATH#1h)
         self.given_origin = "given"
 
@@ -156,8 +158,10 @@ class Source(ABC):
         lines written so far); a provider with a query by date (yfinance) asks for the span only. The live
         poller keeps only closed bars newer than what it emitted. ``SourceError`` when the source holds no
         row of the series."""
+        if self._polled_at != now_ms:  # one read per poll cycle, however many symbols it holds
+            self._polled_at, self._polled = now_ms, list(self.read())
         items: list[Item] = []
-        for raw in self.read():
+        for raw in self._polled:
             if raw.symbol.upper() != symbol.upper() or raw.timeframe != timeframe:
                 continue
             raw = replace(raw, symbol=symbol)
