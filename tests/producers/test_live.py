@@ -427,3 +427,29 @@ def test_live_mode_refuses_a_file_without_the_series_asked_for(tmp_path: Path) -
         polled_source(f"csv:{path}", ["IBM", "MSFT"], "1d", session)
     with pytest.raises(UsageError, match="no such file"):
         polled_source(f"csv:{tmp_path / 'nope.csv'}", ["IBM"], "1d", session)
+
+
+def test_a_file_holding_bars_past_now_gives_none_of_them_early(tmp_path: Path) -> None:
+    """A file already holding later rows (a whole history polled in a simulated present): live mode emits only
+    the bars closed by each poll, so the dataset at a time equals the backfill of the rows closed by then."""
+    from vpa_stream.producers.sources.files import FileSource
+
+    bars = IBM[:260]
+    path = tmp_path / "full" / "IBM.csv"
+    path.parent.mkdir()
+    Recorder(after(bars[-1]), bars, path)  # every row written up front
+    expected = tmp_path / "expected"
+    head = tmp_path / "head" / "IBM.csv"
+    head.parent.mkdir()
+    Recorder(after(bars[239]), bars, head)
+    run_backfill([FileSource(head, "csv")], expected, CFG, SinkOptions(max_records=100))
+    out = tmp_path / "live"
+    prefix = tmp_path / "prefix" / "IBM.csv"
+    prefix.parent.mkdir()
+    Recorder(after(bars[199]), bars, prefix)
+    run_backfill([FileSource(prefix, "csv")], out, CFG, SinkOptions(max_records=100))
+    clock = SimulatedClock(after(bars[199], 2))
+    stats = run_embedded(["IBM"], "1d", out, cfg=CFG, clock=clock, options=OPTIONS, until_ms=after(bars[239]),
+                         source=FileSource(path, "csv", SourceOptions(symbols=("IBM",))))
+    assert stats.emitted == 40
+    assert example_lines(out) == example_lines(expected)
