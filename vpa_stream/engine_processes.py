@@ -28,9 +28,8 @@ from typing import Any
 from vpa_stream.memory import peak_rss_mb, relax_gc
 from vpa_stream.processes import ParentGone, end_with_parent, spawn_context, start_child, widen
 from vpa_stream.processors.config import VPAConfig
-from vpa_stream.processors.engine import Example
 from vpa_stream.processors.stage import ExampleStage
-from vpa_stream.schemas.models import Bar
+from vpa_stream.schemas.models import Bar, Example
 from vpa_stream.schemas.records import DeadLetter
 from vpa_stream.sinks.dataset import Line, dead_letter_line, example_line
 

@@ -7,9 +7,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from vpa_stream.processors.config import VPAConfig
-from vpa_stream.processors.engine import Engine, Example, OutOfOrderBarError
+from vpa_stream.processors.engine import Engine, OutOfOrderBarError
 from vpa_stream.schemas.codec import Codec, DecodeError, default_codec
-from vpa_stream.schemas.models import Bar
+from vpa_stream.schemas.models import Bar, Example
 from vpa_stream.schemas.records import DeadLetter, check_bar, payload_text
 
 log = logging.getLogger(__name__)

@@ -1,10 +1,11 @@
-"""The value objects every stage shares: a closed bar, the known timeframes, and time rendering."""
+"""The value objects every stage shares: a closed bar, an example, the known timeframes, and time rendering."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 #: Known timeframes and their duration in seconds (DOMAIN §1). Ordering at equal close time uses the duration.
 TIMEFRAME_SECONDS: dict[str, int] = {
@@ -161,3 +162,15 @@ def iso_utc(ms: int) -> str:
     if ms % 1000:
         return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
     return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    """One training example, as the engine makes it: its idempotency key (``SYMBOL|TIMEFRAME|CLOSE``), symbol,
+    timeframe, event time (close, epoch ms) and the DOMAIN §6 record (``schemas/example.v2.avsc``)."""
+
+    id: str
+    symbol: str
+    timeframe: str
+    close_time: int
+    record: dict[str, Any]

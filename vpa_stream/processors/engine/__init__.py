@@ -7,7 +7,8 @@ can warn when a compiled module is older than its source (an editable install th
 import warnings
 from pathlib import Path
 
-from vpa_stream.processors.engine.engine import Engine, Example, OutOfOrderBarError
+from vpa_stream.processors.engine.engine import Engine, OutOfOrderBarError
+from vpa_stream.schemas.models import Example  # deprecated here: import it from vpa_stream.schemas.models
 
 
 def _stale_compiled_modules() -> list[str]:

@@ -26,7 +26,7 @@ from vpa_stream.processors.engine.periods import PeriodAggregator, SessionCalend
 from vpa_stream.processors.engine.render import price_decimals
 from vpa_stream.processors.engine.series import Series
 from vpa_stream.processors.engine.signal import BarFacts, HigherContext, Location, Signal, decide
-from vpa_stream.schemas.models import TIMEFRAME_SECONDS, Bar, iso_utc
+from vpa_stream.schemas.models import TIMEFRAME_SECONDS, Bar, Example, iso_utc
 
 
 class OutOfOrderBarError(ValueError):
@@ -39,17 +39,6 @@ class OutOfOrderBarError(ValueError):
         )
         self.bar = bar
         self.last_close = last_close
-
-
-@dataclass(frozen=True, slots=True)
-class Example:
-    """One training example: its idempotency key, symbol, timeframe, event time and the §6 record."""
-
-    id: str
-    symbol: str
-    timeframe: str
-    close_time: int
-    record: dict[str, Any]
 
 
 _UNDETECTED: dict[str, dict[str, Any]] = {
