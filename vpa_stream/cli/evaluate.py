@@ -36,19 +36,16 @@ def register(subparsers: Any, defaults: dict[str, Any] | None = None) -> argpars
 def handler(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
     from vpa_stream.producers.replay import bars_of
     from vpa_stream.sinks.atomic import write_lines_atomic
-    from vpa_stream.sinks.evaluate import EvaluateError, evaluate, hit_rates, read_predictions, summary_lines
-    from vpa_stream.sinks.exports import ExportError, load_examples
+    from vpa_stream.sinks.evaluate import evaluate, hit_rates, read_predictions, summary_lines
+    from vpa_stream.sinks.exports import load_examples
 
     examples_dir, predictions_file = Path(args.examples), Path(args.predictions)
     if not examples_dir.is_dir():
         raise UsageError(f"--examples {examples_dir}: not a directory")
     if not predictions_file.is_file():
         raise UsageError(f"--predictions {predictions_file}: no such file")
-    try:
-        examples = load_examples(examples_dir)
-        result, rows = evaluate(examples, read_predictions(predictions_file))
-    except (ExportError, EvaluateError) as exc:
-        raise UsageError(str(exc)) from exc
+    examples = load_examples(examples_dir)  # ExportError and EvaluateError are usage errors (exit code 2)
+    result, rows = evaluate(examples, read_predictions(predictions_file))
     if source_specs(args) != ["none"]:
         bars = list(bars_of(make_sources(args), lambda _: None))
         result["hit_rates"] = hit_rates(examples, rows, bars)

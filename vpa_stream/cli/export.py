@@ -79,27 +79,25 @@ def handler(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
     if args.balance is None and (args.class_cap is not None or args.class_floor is not None):
         raise UsageError("--class-cap and --class-floor need --balance")
     style = args.prompt_style or ("compact" if args.max_tokens is not None else "text")
-    try:
-        options = SplitOptions(
-            val_from=parse_cut(args.val_from) if args.val_from else None,
-            test_from=parse_cut(args.test_from) if args.test_from else None,
-            embargo_bars=embargo,
-            holdout_symbols=tuple(s.strip() for s in str(args.holdout_symbols).split(",") if s.strip()),
-            hold_cap=args.hold_cap,
-        )
-        trainer = TrainerOptions(
-            max_tokens=args.max_tokens, tokenizer=args.tokenizer, validate=args.validate,
-            balance=BalanceOptions(args.balance, args.class_cap, args.class_floor) if args.balance else None)
-        in_dir, out_dir = Path(args.in_dir), Path(args.export_out)
-        if not in_dir.is_dir():
-            raise ExportError(f"--in {in_dir}: not a directory")
-        if out_dir.resolve() == in_dir.resolve():
-            raise ExportError("--out must differ from --in")
-        summary = export_dataset(in_dir, out_dir, names, options, style,
-                                 {"engine_config_hash": cfg.config_hash, "window_bars": cfg.window_bars,
-                                  "max_lookback": cfg.max_lookback}, trainer)
-    except ExportError as exc:
-        raise UsageError(str(exc)) from exc
+    # ExportError (from parse_cut and the export itself) is a usage error: exit code 2, one line
+    options = SplitOptions(
+        val_from=parse_cut(args.val_from) if args.val_from else None,
+        test_from=parse_cut(args.test_from) if args.test_from else None,
+        embargo_bars=embargo,
+        holdout_symbols=tuple(s.strip() for s in str(args.holdout_symbols).split(",") if s.strip()),
+        hold_cap=args.hold_cap,
+    )
+    trainer = TrainerOptions(
+        max_tokens=args.max_tokens, tokenizer=args.tokenizer, validate=args.validate,
+        balance=BalanceOptions(args.balance, args.class_cap, args.class_floor) if args.balance else None)
+    in_dir, out_dir = Path(args.in_dir), Path(args.export_out)
+    if not in_dir.is_dir():
+        raise ExportError(f"--in {in_dir}: not a directory")
+    if out_dir.resolve() == in_dir.resolve():
+        raise ExportError("--out must differ from --in")
+    summary = export_dataset(in_dir, out_dir, names, options, style,
+                             {"engine_config_hash": cfg.config_hash, "window_bars": cfg.window_bars,
+                              "max_lookback": cfg.max_lookback}, trainer)
     print(f"vpa-stream export -> {out_dir}")
     for line in summary.lines():
         print("  " + line)

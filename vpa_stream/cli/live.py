@@ -64,15 +64,12 @@ def _stop_on_signals(clock: SystemClock) -> Callable[[], bool]:
 def polled_source(spec: str, symbols: list[str], timeframe: str, session: Session) -> Source | None:
     """The source ``--source`` names for live mode (None: yfinance, polled per symbol); a file must hold a
     ``timeframe`` series of every symbol now, else a usage error says what it holds."""
-    from vpa_stream.producers.sources.specs import SourceSpecError, Timeframes, build_sources
+    from vpa_stream.producers.sources.specs import Timeframes, build_sources
 
     if spec == "yfinance":
         return None
-    try:
-        sources = build_sources([spec], SourceOptions(symbols=tuple(symbols), session=session),
-                                Timeframes.of(timeframe, []))
-    except SourceSpecError as exc:
-        raise UsageError(str(exc)) from exc
+    sources = build_sources([spec], SourceOptions(symbols=tuple(symbols), session=session),  # SourceSpecError:
+                            Timeframes.of(timeframe, []))  # a usage error of its own
     if len(sources) != 1:
         raise UsageError(f"--source {spec}: live mode polls one source")
     source = sources[0]

@@ -11,7 +11,7 @@ from typing import Any
 from vpa_stream.cli.usage import UsageError
 from vpa_stream.producers.sources.base import SESSION_HOURS, Session, Source, SourceOptions
 from vpa_stream.producers.sources.registry import described
-from vpa_stream.producers.sources.specs import SourceSpecError, Timeframes, build_sources
+from vpa_stream.producers.sources.specs import Timeframes, build_sources
 from vpa_stream.schemas.topics import BROKER_TIMEOUT_S, DEFAULT_BOOTSTRAP
 from vpa_stream.sinks.dataset import SinkOptions
 
@@ -104,10 +104,7 @@ def source_specs(args: argparse.Namespace) -> list[str]:
 
 def run_timeframes(args: argparse.Namespace) -> Timeframes:
     """--timeframe (the primary) and --other-timeframes (the context asked for)."""
-    try:
-        return Timeframes.of(str(args.timeframe), str(getattr(args, "other_timeframes", "") or "").split(","))
-    except SourceSpecError as exc:
-        raise UsageError(str(exc)) from exc
+    return Timeframes.of(str(args.timeframe), str(getattr(args, "other_timeframes", "") or "").split(","))
 
 
 def make_sources(args: argparse.Namespace) -> list[Source]:
@@ -116,10 +113,7 @@ def make_sources(args: argparse.Namespace) -> list[Source]:
     options = SourceOptions(symbols=symbols, start=args.start, end=args.end, session=session, symbol=args.symbol,
                             time_unit=getattr(args, "time_unit", None), delimiter=getattr(args, "delimiter", None),
                             back_adjusted=bool(getattr(args, "back_adjusted", False)))
-    try:
-        return build_sources(source_specs(args), options, run_timeframes(args), period=args.period)
-    except SourceSpecError as exc:
-        raise UsageError(str(exc)) from exc
+    return build_sources(source_specs(args), options, run_timeframes(args), period=args.period)
 
 
 def sink_options(args: argparse.Namespace) -> SinkOptions:

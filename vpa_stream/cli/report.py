@@ -37,8 +37,8 @@ def register(subparsers: Any, defaults: dict[str, Any] | None = None) -> argpars
 
 def handler(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
     from vpa_stream.producers.replay import bars_of
-    from vpa_stream.sinks.report import ReportError, load_dataset, summary_lines, write_report
-    from vpa_stream.sinks.tokens import TokenizerError, resolve_tokenizer
+    from vpa_stream.sinks.report import load_dataset, summary_lines, write_report
+    from vpa_stream.sinks.tokens import resolve_tokenizer
 
     in_dir = Path(args.in_dir)
     if not in_dir.is_dir():
@@ -49,14 +49,8 @@ def handler(args: argparse.Namespace, file_data: dict[str, Any]) -> int:
         nonlocal rejected
         rejected += 1
 
-    try:
-        resolve_tokenizer(getattr(args, "tokenizer", None))
-    except TokenizerError as exc:
-        raise UsageError(str(exc)) from exc
-    try:
-        examples = load_dataset(in_dir)  # before the price source: a download must not precede a typo
-    except ReportError as exc:
-        raise UsageError(str(exc)) from exc
+    resolve_tokenizer(getattr(args, "tokenizer", None))  # TokenizerError: a usage error, like the next
+    examples = load_dataset(in_dir)  # before the price source: a download must not precede a typo
     bars = list(bars_of(make_sources(args), dead))
     report = write_report(examples, bars, Path(args.report_out), int(args.seed), ", ".join(source_specs(args)),
                           str(in_dir), (args.evaluate_from, args.evaluate_to), getattr(args, "tokenizer", None))

@@ -17,17 +17,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import pandas as pd
 
 from vpa_stream.producers.sources.registry import SOURCES
-from vpa_stream.producers.sources.specs import SourceSpecError, split_spec
+from vpa_stream.producers.sources.specs import split_spec
 from vpa_stream.producers.sources.textfile import check_delimiter
 from vpa_stream.producers.sources.times import check_time_unit
-from vpa_stream.schemas.errors import EXIT_USAGE, VpaStreamError
-
-
-class UsageError(VpaStreamError):
-    """Bad flags or option values: printed as one line, exit code 2."""
-
-    exit_code = EXIT_USAGE
-
+from vpa_stream.schemas.errors import UsageError
 
 #: option -> (the flag as typed, the smallest value it takes, whether that value itself is allowed)
 NUMBERS: dict[str, tuple[str, float, bool]] = {
@@ -85,10 +78,7 @@ def check_args(args: argparse.Namespace) -> None:
     for spec in [source] if isinstance(source, str) else source or []:
         if spec == "none" and getattr(args, "command", None) == "evaluate":
             continue  # evaluate --prices none: no hit rates, no price source
-        try:
-            kind, path, _ = split_spec(str(spec))
-        except SourceSpecError as exc:
-            raise UsageError(str(exc)) from None
+        kind, path, _ = split_spec(str(spec))  # SourceSpecError: a usage error of its own
         if SOURCES[kind].reads_path and path and not Path(path).exists():
             raise UsageError(f"--source {spec}: no such file or directory")
 

@@ -24,6 +24,7 @@ from vpa_stream.processors.engine import lexicon
 from vpa_stream.processors.engine.facts import facts
 from vpa_stream.processors.engine.grammar import matches, sentences
 from vpa_stream.processors.engine.phrasebook import GRAMMAR
+from vpa_stream.schemas.example_record import explanation_of, inputs_of, signal_of
 
 _NUMBER = re.compile(r"(?<![\w.])-?\d[\d,]*(?:\.\d+)?")
 _CODE = re.compile(r"\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b|\b(?:BUY|SELL|HOLD|STRONG|MODERATE|WEAK|BULLISH|BEARISH)\b")
@@ -54,7 +55,7 @@ def parse_header(text: str) -> tuple[str, str] | None:
 def check_example(record: dict[str, Any], cfg: VPAConfig | None = None, strict: bool = True) -> list[str]:
     """Problems found in one example record (empty when faithful)."""
     decimals = record.get("meta", {}).get("price_decimals")
-    return check_text(record["input"], record["output"]["signal"], record["output"]["explanation"], cfg, strict,
+    return check_text(inputs_of(record), signal_of(record), explanation_of(record), cfg, strict,
                       decimals)
 
 

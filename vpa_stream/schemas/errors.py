@@ -5,7 +5,7 @@ from __future__ import annotations
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 
-__all__ = ["EXIT_FAILURE", "EXIT_USAGE", "VpaStreamError"]
+__all__ = ["EXIT_FAILURE", "EXIT_USAGE", "UsageError", "VpaStreamError"]
 
 
 class VpaStreamError(Exception):
@@ -16,3 +16,12 @@ class VpaStreamError(Exception):
     """
 
     exit_code: int = EXIT_FAILURE
+
+
+class UsageError(VpaStreamError):
+    """Bad flags, option values or inputs, found before any work starts: printed as one line, exit code 2.
+
+    The library's own usage errors derive from it (an export, report or evaluation that cannot start, a source
+    spec that names no source), so the CLI converts none of them."""
+
+    exit_code = EXIT_USAGE

@@ -20,6 +20,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from vpa_stream.schemas.example_record import signal_of
 from vpa_stream.sinks.exports import hold_rank
 
 BALANCE_MODES = ("cap", "oversample")
@@ -59,7 +60,7 @@ class BalanceReport:
 
 
 def label_of(example: dict[str, Any]) -> str:
-    signal = example["output"]["signal"]
+    signal = signal_of(example)
     return f"{signal['type']} {signal['strength']}"
 
 

@@ -6,6 +6,7 @@ import json
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
+from vpa_stream.schemas.example_record import signal_type_of, strength_of, ticker_of, timeframe_of, timestamp_of
 from vpa_stream.sinks.formats import FORMATS
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ def _yaml_header(plan: SplitPlan, formats: list[str], total: int) -> list[str]:
 def _range(examples: list[dict[str, Any]]) -> tuple[str, str]:
     if not examples:
         return "-", "-"
-    times = [e["input"]["timestamp"] for e in examples]
+    times = [timestamp_of(e) for e in examples]
     return min(times), max(times)
 
 
@@ -90,8 +91,8 @@ def render_card(plan: SplitPlan, formats: list[str], examples: list[dict[str, An
     hashes = _distinct(examples, ("meta", "config_hash"))
     versions = _distinct(examples, ("meta", "engine_version"))
     sources = _distinct(examples, ("meta", "source"))
-    symbols = _distinct(examples, ("input", "ticker"))
-    timeframes = _distinct(examples, ("input", "primary_timeframe"))
+    symbols = sorted({ticker_of(e) for e in examples})
+    timeframes = sorted({timeframe_of(e) for e in examples})
     out = _yaml_header(plan, formats, len(exported))
     out += [
         "",
@@ -205,7 +206,7 @@ def _splits_section(plan: SplitPlan) -> list[str]:
     for split, hf_split in SPLIT_NAMES.items():
         rows = plan.splits[split]
         first, last = _range(rows)
-        syms = ", ".join(sorted({e["input"]["ticker"] for e in rows})) or "-"
+        syms = ", ".join(sorted({ticker_of(e) for e in rows})) or "-"
         out.append(f"| {hf_split} | `{split}` | {first} | {last} | {len(rows):,} | {syms} |")
     out += [
         "",
@@ -228,7 +229,7 @@ def _splits_section(plan: SplitPlan) -> list[str]:
 
 
 def _labels_section(plan: SplitPlan) -> list[str]:
-    counts = {s: Counter((e["output"]["signal"]["type"], e["output"]["signal"]["strength"])
+    counts = {s: Counter((signal_type_of(e), strength_of(e))
                          for e in plan.splits[s]) for s in SPLIT_NAMES}
     header = "| signal | strength | " + " | ".join(SPLIT_NAMES[s] for s in SPLIT_NAMES) + " |"
     out = ["", "## Label distribution", "", "Examples (share of the split) by signal and strength.", "",

@@ -23,6 +23,8 @@ from typing import Any
 import orjson
 
 from vpa_stream.processors.faithfulness import check_text, parse_header
+from vpa_stream.schemas.errors import UsageError
+from vpa_stream.schemas.example_record import inputs_of, signal_of, with_signal
 from vpa_stream.sinks.report_text import pct as _pct
 
 UNPARSABLE = "UNPARSABLE"
@@ -32,8 +34,8 @@ REASONS = {("HOLD", "STRONG"): ("CONFLICT", "STAND_ASIDE"), ("HOLD", "WEAK"): ("
 _TRADE_REASONS = ("CONFIRMED", "UNCONFIRMED")
 
 
-class EvaluateError(Exception):
-    """Predictions or examples that cannot be scored."""
+class EvaluateError(UsageError):
+    """Predictions or examples that cannot be scored (a usage error)."""
 
 
 def read_predictions(path: Path) -> dict[str, str]:
@@ -62,7 +64,7 @@ def faithfulness_of(example: dict[str, Any], text: str, strict: bool) -> list[st
     if header is None:
         return ["header: no 'Signal: TYPE (STRENGTH)' first line"]
     kind, strength = header
-    rules = example["output"]["signal"]
+    rules = signal_of(example)
     if (kind, strength) == (rules["type"], rules["strength"]):
         reasons: tuple[str, ...] = (str(rules.get("reason", "")),)
     else:
@@ -70,7 +72,7 @@ def faithfulness_of(example: dict[str, Any], text: str, strict: bool) -> list[st
     decimals = example.get("meta", {}).get("price_decimals")
     best: list[str] | None = None
     for reason in reasons:
-        problems = check_text(example["input"], {"type": kind, "strength": strength, "reason": reason}, text,
+        problems = check_text(inputs_of(example), {"type": kind, "strength": strength, "reason": reason}, text,
                               None, strict, decimals)
         if not problems:
             return []
@@ -103,7 +105,7 @@ def evaluate(examples: list[dict[str, Any]],
         header = parse_header(text)
         strict = faithfulness_of(example, text, True)
         lenient = strict if not strict else faithfulness_of(example, text, False)
-        rows.append({"id": example["id"], "rules": _label(example["output"]["signal"]),
+        rows.append({"id": example["id"], "rules": _label(signal_of(example)),
                      "model": f"{header[0]} {header[1]}" if header else UNPARSABLE,
                      "faithful": not strict, "faithful_lenient": not lenient, "problems": strict[:10]})
     truth = [r["rules"] for r in rows]
@@ -141,7 +143,7 @@ def hit_rates(examples: list[dict[str, Any]], rows: list[dict[str, Any]], bars: 
     for r in rows:
         kind, _, strength = r["model"].partition(" ") if r["model"] != UNPARSABLE else ("HOLD", "", "WEAK")
         e = by_id[r["id"]]
-        model.append({**e, "output": {**e["output"], "signal": {"type": kind, "strength": strength}}})
+        model.append(with_signal(e, {"type": kind, "strength": strength}))
     out: dict[str, Any] = {}
     for who, items in (("rules", scored), ("model", model)):
         stats = evaluate_signals(items, prices, seed)

@@ -24,6 +24,7 @@ from typing import Any
 
 import orjson
 
+from vpa_stream.schemas.example_record import inputs_of, with_inputs
 from vpa_stream.sinks.atomic import write_lines_atomic
 from vpa_stream.sinks.balance import BalanceOptions, BalanceReport, balance_train
 from vpa_stream.sinks.exports import SPLITS, SplitPlan
@@ -129,7 +130,7 @@ def _rows(plan: SplitPlan, fit: Fit, style: str) -> list[_Row]:
             copy = copy + 1 if e["id"] == previous else 0
             previous = e["id"]
             view = fit.views[e["id"]]
-            shown = e if view == FULL else {**e, "input": checkable(e["input"], view)}
+            shown = e if view == FULL else with_inputs(e, checkable(inputs_of(e), view))
             out.append(_Row(e, split, copy, render_prompt(e, style, view), shown))
     return out
 

@@ -40,6 +40,8 @@ from typing import Any
 import orjson
 
 from vpa_stream.processors.config import VPAConfig
+from vpa_stream.schemas.errors import UsageError
+from vpa_stream.schemas.example_record import signal_type_of, ticker_of, timeframe_of, timestamp_of
 from vpa_stream.sinks.formats import PROMPT_STYLES, resolve_format
 
 log = logging.getLogger(__name__)
@@ -48,8 +50,8 @@ SPLITS = ("train", "val", "test")
 HOLD = "HOLD"
 
 
-class ExportError(Exception):
-    """An input directory or option that cannot produce an export."""
+class ExportError(UsageError):
+    """An input directory or option that cannot produce an export (a usage error: nothing was written)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,9 +111,8 @@ def _lines(path: Path) -> Iterator[bytes]:
 
 
 def sort_key(example: dict[str, Any]) -> tuple[str, str, str, str]:
-    inp = example["input"]
     # ISO-8601 UTC strings with a Z suffix order as times
-    return (inp["timestamp"], inp["ticker"], inp["primary_timeframe"], example["id"])
+    return (timestamp_of(example), ticker_of(example), timeframe_of(example), example["id"])
 
 
 def load_examples(in_dir: Path) -> list[dict[str, Any]]:
@@ -125,7 +126,7 @@ def load_examples(in_dir: Path) -> list[dict[str, Any]]:
             try:
                 record = orjson.loads(line)
                 record_id = record["id"]
-                record["input"]["timestamp"], record["output"]["signal"]["type"]
+                timestamp_of(record), signal_type_of(record)
             except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
                 raise ExportError(f"{path}:{n}: not an example record ({exc})") from exc
             seen = by_id.get(record_id)
@@ -148,7 +149,7 @@ def parse_cut(text: str) -> datetime:
 
 
 def _time(example: dict[str, Any]) -> datetime:
-    return datetime.fromisoformat(example["input"]["timestamp"])
+    return datetime.fromisoformat(timestamp_of(example))
 
 
 def default_cuts(examples: list[dict[str, Any]]) -> tuple[datetime, datetime]:
@@ -174,13 +175,13 @@ def hold_rank(example_id: str) -> str:
 
 def cap_holds(examples: list[dict[str, Any]], cap: float) -> tuple[list[dict[str, Any]], int]:
     """Keep at most ``cap`` HOLD share: the HOLDs of lowest id hash survive; order is preserved."""
-    holds = [e for e in examples if e["output"]["signal"]["type"] == HOLD]
+    holds = [e for e in examples if signal_type_of(e) == HOLD]
     others = len(examples) - len(holds)
     allowed = len(holds) if cap >= 1 else int(cap * others / (1 - cap))
     if len(holds) <= allowed:
         return examples, 0
     keep = {e["id"] for e in sorted(holds, key=lambda e: hold_rank(e["id"]))[:allowed]}
-    kept = [e for e in examples if e["output"]["signal"]["type"] != HOLD or e["id"] in keep]
+    kept = [e for e in examples if signal_type_of(e) != HOLD or e["id"] in keep]
     return kept, len(examples) - len(kept)
 
 
@@ -189,13 +190,13 @@ def plan_splits(examples: list[dict[str, Any]], options: SplitOptions) -> SplitP
     options.check()
     embargo = VPAConfig().window_bars if options.embargo_bars is None else options.embargo_bars
     holdout = {s.upper() for s in options.holdout_symbols}
-    tickers = {e["input"]["ticker"] for e in examples}
+    tickers = {ticker_of(e) for e in examples}
     unknown = sorted(s for s in holdout if s not in {t.upper() for t in tickers})
     if unknown:
         raise ExportError(f"held-out symbols not in the dataset: {', '.join(unknown)} "
                           f"(dataset has: {', '.join(sorted(tickers))})")
-    in_sample = [e for e in examples if e["input"]["ticker"].upper() not in holdout]
-    held = [e for e in examples if e["input"]["ticker"].upper() in holdout]
+    in_sample = [e for e in examples if ticker_of(e).upper() not in holdout]
+    held = [e for e in examples if ticker_of(e).upper() in holdout]
     if options.val_from is None or options.test_from is None:
         val_from, test_from = default_cuts(in_sample or examples)
     else:
@@ -222,7 +223,7 @@ def _embargoed_ids(examples: list[dict[str, Any]], cuts: Iterable[datetime], bar
     """Ids of the ``bars`` examples of each series just before its first example at or after each cut."""
     series: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for e in examples:
-        series[(e["input"]["ticker"], e["input"]["primary_timeframe"])].append(e)
+        series[(ticker_of(e), timeframe_of(e))].append(e)
     dropped: set[str] = set()
     for items in series.values():
         times = [_time(e) for e in items]

@@ -29,6 +29,7 @@ from typing import Any
 from vpa_stream.processors.engine import lexicon
 from vpa_stream.processors.engine.grammar import sentences
 from vpa_stream.processors.faithfulness import check_text
+from vpa_stream.schemas.example_record import explanation_of, inputs_of, signal_of
 
 FAULT_KINDS = ("number", "class_word", "direction", "dropped_evidence", "superlative")
 
@@ -54,14 +55,14 @@ def _rank(example_id: str, salt: str) -> int:
 
 def reject(example: dict[str, Any], decimals: int | None = None) -> Fault | None:
     """One faulty version of ``example``'s explanation that the strict checker flags, or None (no kind applies)."""
-    text = str(example["output"]["explanation"])
+    text = explanation_of(example)
     head, sep, body = text.partition("\n")
     start = _rank(example["id"], "kind") % len(FAULT_KINDS)
     kinds = FAULT_KINDS[start:] + FAULT_KINDS[:start]
     for kind in kinds:
         for candidate in _CANDIDATES[kind](body, example):
             faulty = head + sep + candidate
-            problems = check_text(example["input"], example["output"]["signal"], faulty, None, True, decimals)
+            problems = check_text(inputs_of(example), signal_of(example), faulty, None, True, decimals)
             if any(p.startswith(FLAGGED_AS[kind]) for p in problems):
                 return Fault(kind, faulty, tuple(problems))
     return None
@@ -109,7 +110,7 @@ def _directions(body: str, example: dict[str, Any]) -> Iterator[str]:
 
 def _dropped_evidence(body: str, example: dict[str, Any]) -> Iterator[str]:
     paragraphs = [p for p in body.strip().split("\n\n")]
-    for e in example["input"].get("evidence") or []:
+    for e in inputs_of(example).get("evidence") or []:
         bare = lexicon.PATTERN_BARE[e["pattern"]]
         kept = [[s for s in sentences(p) if bare not in s.lower()] for p in paragraphs]
         if sum(map(len, kept)) == sum(len(sentences(p)) for p in paragraphs):

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from vpa_stream.schemas.example_record import explanation_of, inputs_of, signal_type_of, with_explanation
 from vpa_stream.sinks.formats import ExportFormat
 from vpa_stream.sinks.prompts import FULL, View, render_prompt, view_steps
 from vpa_stream.sinks.tokens import TokenCounter, percentiles, sequence_tokens
@@ -60,7 +61,7 @@ def _fixed_tokens(counter: TokenCounter, formats: Iterable[ExportFormat], sample
     """Tokens of a row other than its prompt and completion, for the format that spends the most."""
     most = 0
     for fmt in formats:
-        empty = fmt.render({**sample, "output": {**sample["output"], "explanation": ""}}, "")
+        empty = fmt.render(with_explanation(sample, ""), "")
         most = max(most, sequence_tokens(counter, fmt.sequences(empty)))
     return most
 
@@ -72,18 +73,18 @@ def fit_examples(examples: list[dict[str, Any]], formats: list[ExportFormat], st
     if max_tokens is None or not examples:
         fit.views = {e["id"]: FULL for e in examples}
         return fit
-    completions = {e["id"]: counter.count(str(e["output"]["explanation"])) for e in examples}
+    completions = {e["id"]: counter.count(explanation_of(e)) for e in examples}
     fit.completion_allowance = max(completions.values()) + (DPO_MARGIN if any(f.name == "dpo" for f in formats)
                                                             else 0)
     fixed = _fixed_tokens(counter, formats, examples[0])
     fit.prompt_budget = max_tokens - fixed - fit.completion_allowance
     for e in examples:
-        steps = view_steps(len(e["input"].get("recent_candles") or []))
+        steps = view_steps(len(inputs_of(e).get("recent_candles") or []))
         view = _fullest_fitting(counter, e, style, steps, fit.prompt_budget)
         prompt = render_prompt(e, style, view)
         counts = {f.name: sequence_tokens(counter, f.sequences(f.render(e, prompt))) for f in formats}
         worst = max(counts.values())
-        kind = str(e["output"]["signal"]["type"])
+        kind = signal_type_of(e)
         total, lost = fit.by_type.get(kind, (0, 0))
         fit.by_type[kind] = (total + 1, lost + (worst > max_tokens))
         if worst > max_tokens:

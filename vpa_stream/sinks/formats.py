@@ -10,6 +10,13 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from vpa_stream.schemas.example_record import (
+    explanation_of,
+    signal_of,
+    ticker_of,
+    timeframe_of,
+    timestamp_of,
+)
 from vpa_stream.sinks.prompts import PROMPT_STYLES, render_prompt
 
 __all__ = ["FORMATS", "INSTRUCTION", "PROMPT_STYLES", "SFT_FORMATS", "ExportFormat", "metadata_of", "render_prompt",
@@ -61,7 +68,7 @@ def _llamafactory_info(name: str, files: dict[str, str], entry: dict[str, Any]) 
 
 def completion_of(example: dict[str, Any]) -> str:
     """The target text: the explanation, whose first line is ``Signal: TYPE (STRENGTH)``."""
-    return str(example["output"]["explanation"])
+    return explanation_of(example)
 
 
 def prompt_text(prompt: str) -> str:
@@ -189,12 +196,12 @@ class PreferencePairs(ExportFormat):
 def metadata_of(example: dict[str, Any]) -> dict[str, Any]:
     """What provider files must not carry: identity, label and provenance of one example."""
     meta = example.get("meta", {})
-    signal = example["output"]["signal"]
+    signal = signal_of(example)
     return {
         "id": example["id"],
-        "symbol": example["input"]["ticker"],
-        "timeframe": example["input"]["primary_timeframe"],
-        "timestamp": example["input"]["timestamp"],
+        "symbol": ticker_of(example),
+        "timeframe": timeframe_of(example),
+        "timestamp": timestamp_of(example),
         "signal_type": signal["type"],
         "signal_strength": signal["strength"],
         "rules_fired": [str(r) for r in meta.get("rules_fired") or []],

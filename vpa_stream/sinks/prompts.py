@@ -29,6 +29,7 @@ from typing import Any
 import orjson
 
 from vpa_stream.processors.config import VPAConfig
+from vpa_stream.schemas.example_record import inputs_of
 
 PROMPT_STYLES = ("text", "compact", "json")
 #: details a spring or upthrust keeps: the explanation names the level it pierced and by how much
@@ -69,7 +70,7 @@ def render_prompt(example: dict[str, Any], style: str = "text", view: View = FUL
     if style not in PROMPT_STYLES:
         raise ValueError(f"unknown prompt style {style!r}: use one of {', '.join(PROMPT_STYLES)}")
     decimals = price_decimals_of(example)
-    inp = shorten(example["input"], view, decimals)
+    inp = shorten(inputs_of(example), view, decimals)
     if style == "json":
         return orjson.dumps(inp).decode()
     return "\n".join(prompt_lines(inp, decimals, style))

@@ -20,6 +20,14 @@ import numpy as np
 import orjson
 
 from vpa_stream.processors.faithfulness import check_example
+from vpa_stream.schemas.errors import UsageError
+from vpa_stream.schemas.example_record import (
+    explanation_of,
+    signal_of,
+    ticker_of,
+    timeframe_of,
+    timestamp_of,
+)
 from vpa_stream.schemas.models import Bar
 from vpa_stream.sinks.atomic import write_atomic
 from vpa_stream.sinks.report_signals import PriceTable, evaluate_signals
@@ -34,8 +42,8 @@ STRENGTHS = ("STRONG", "MODERATE", "WEAK")
 MAX_LISTED_FAILURES = 100
 
 
-class ReportError(Exception):
-    """The input directory holds no examples (or unreadable ones)."""
+class ReportError(UsageError):
+    """The input directory holds no examples (or unreadable ones): a usage error."""
 
 
 def _table() -> dict[str, dict[str, int]]:
@@ -49,9 +57,9 @@ def label_distribution(examples: Iterable[dict[str, Any]]) -> dict[str, Any]:
     by_year: dict[str, dict[str, dict[str, int]]] = defaultdict(_table)
     n = 0
     for ex in examples:
-        signal = ex["output"]["signal"]
+        signal = signal_of(ex)
         kind, strength = signal["type"], signal["strength"]
-        for table in (overall, by_symbol[ex["input"]["ticker"]], by_year[ex["input"]["timestamp"][:4]]):
+        for table in (overall, by_symbol[ticker_of(ex)], by_year[timestamp_of(ex)[:4]]):
             table.setdefault(kind, dict.fromkeys(STRENGTHS, 0))
             table[kind][strength] = table[kind].get(strength, 0) + 1
         n += 1
@@ -107,8 +115,8 @@ def load_dataset(in_dir: Path) -> list[dict[str, Any]]:
 def prose_lengths(examples: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Words and characters per explanation, and tokens estimated at 4 characters a token (the export's
     ``--tokenizer`` counts real ones)."""
-    words = np.array([len(ex["output"]["explanation"].split()) for ex in examples], dtype=float)
-    chars = np.array([len(ex["output"]["explanation"]) for ex in examples], dtype=float)
+    words = np.array([len(explanation_of(ex).split()) for ex in examples], dtype=float)
+    chars = np.array([len(explanation_of(ex)) for ex in examples], dtype=float)
     if not len(words):
         return {"mean_words": 0.0, "p95_words": 0.0, "mean_chars": 0.0, "mean_tokens_estimate": 0.0}
     return {"mean_words": float(words.mean()), "p95_words": float(np.percentile(words, 95)),
@@ -132,8 +140,8 @@ def token_lengths(examples: Sequence[dict[str, Any]], tokenizer: str | None = No
 
 def _within(examples: Sequence[dict[str, Any]], start: str | None, end: str | None) -> list[dict[str, Any]]:
     """The examples whose decision time falls in [start, end] (ISO dates or times; either may be open)."""
-    return [ex for ex in examples if (start is None or ex["input"]["timestamp"] >= start)
-            and (end is None or ex["input"]["timestamp"][: len(end)] <= end)]
+    return [ex for ex in examples if (start is None or timestamp_of(ex) >= start)
+            and (end is None or timestamp_of(ex)[: len(end)] <= end)]
 
 
 def compute_report(examples: Sequence[dict[str, Any]], price_bars: Iterable[Bar], seed: int = 0,
@@ -144,10 +152,10 @@ def compute_report(examples: Sequence[dict[str, Any]], price_bars: Iterable[Bar]
     started = time.perf_counter()
     report: dict[str, Any] = {
         "examples": len(examples),
-        "symbols": sorted({ex["input"]["ticker"] for ex in examples}),
-        "timeframes": sorted({ex["input"]["primary_timeframe"] for ex in examples}),
-        "first": examples[0]["input"]["timestamp"] if examples else None,
-        "last": examples[-1]["input"]["timestamp"] if examples else None,
+        "symbols": sorted({ticker_of(ex) for ex in examples}),
+        "timeframes": sorted({timeframe_of(ex) for ex in examples}),
+        "first": timestamp_of(examples[0]) if examples else None,
+        "last": timestamp_of(examples[-1]) if examples else None,
         "config_hashes": sorted({ex["meta"]["config_hash"] for ex in examples}),
         "engine_versions": sorted({ex["meta"]["engine_version"] for ex in examples}),
     }

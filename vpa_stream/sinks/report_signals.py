@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from vpa_stream.schemas.example_record import candle_of, signal_type_of, strength_of
 from vpa_stream.schemas.models import Bar, iso_utc
 
 log = logging.getLogger(__name__)
@@ -129,7 +130,7 @@ def evaluate_signals(examples: Sequence[dict[str, Any]], prices: PriceTable, see
     """Hit rates per signal type, strength and horizon, the base rates, and whether STRONG > MODERATE > WEAK."""
     matched = [ex for ex in examples if ex["id"] in prices.index]
     mismatched = [ex["id"] for ex in matched
-                  if abs(prices.closes[ex["id"]] - ex["input"]["current_candle"]["close"])
+                  if abs(prices.closes[ex["id"]] - candle_of(ex)["close"])
                   > 0.5 * 10 ** -int(ex["meta"].get("price_decimals", 2)) + 1e-12]
     if mismatched:
         log.warning("%d examples' close differs from the price source (another source or adjustment?)",
@@ -151,8 +152,8 @@ def evaluate_signals(examples: Sequence[dict[str, Any]], prices: PriceTable, see
         rows = [(ex, r) for ex in matched if (r := prices.forward_return(ex["id"], h)) is not None]
         returns = np.array([r for _, r in rows], dtype=float)
         clusters = [_cluster(ex) for ex, _ in rows]
-        types = [ex["output"]["signal"]["type"] for ex, _ in rows]
-        strengths = [ex["output"]["signal"]["strength"] for ex, _ in rows]
+        types = [signal_type_of(ex) for ex, _ in rows]
+        strengths = [strength_of(ex) for ex, _ in rows]
         base: dict[str, Any] = {}
         for direction in DIRECTIONS:
             hits = returns > 0 if direction == "BUY" else returns < 0

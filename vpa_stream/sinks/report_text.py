@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from vpa_stream.processors.engine.grammar import skeleton
+from vpa_stream.schemas.example_record import explanation_of, signal_of
 
 NUM_PERM = 128
 BANDS = 16  # 16 bands of 8 rows: pairs above ~0.7 Jaccard become candidates with high probability
@@ -42,7 +43,7 @@ def normalise(text: str) -> str:
 
 
 def label_of(example: dict[str, Any]) -> str:
-    signal = example["output"]["signal"]
+    signal = signal_of(example)
     return f"{signal['type']} {signal['strength']}"
 
 
@@ -115,7 +116,7 @@ def duplicate_rates(examples: Sequence[dict[str, Any]], threshold: float = NEAR_
     digests: list[str] = []
     for i, ex in enumerate(examples):
         by_label[label_of(ex)].append(i)
-        digests.append(hashlib.sha1(normalise(ex["output"]["explanation"]).encode()).hexdigest())
+        digests.append(hashlib.sha1(normalise(explanation_of(ex)).encode()).hexdigest())
     hasher = MinHasher()
     exact_dup = np.zeros(len(examples), dtype=bool)
     near_dup = np.zeros(len(examples), dtype=bool)
@@ -126,7 +127,7 @@ def duplicate_rates(examples: Sequence[dict[str, Any]], threshold: float = NEAR_
     per_label: dict[str, dict[str, Any]] = {}
     for label in sorted(by_label):
         idx = by_label[label]
-        sigs = np.stack([hasher.signature(shingles(examples[i]["output"]["explanation"])) for i in idx])
+        sigs = np.stack([hasher.signature(shingles(explanation_of(examples[i]))) for i in idx])
         near_dup[idx] = near_duplicates(sigs, threshold)
         per_label[label] = {
             "n": len(idx),
@@ -178,7 +179,7 @@ def distinct_n(token_lists: Sequence[Sequence[str]], n: int) -> float:
 
 def diversity(examples: Sequence[dict[str, Any]], top: int = 10) -> dict[str, Any]:
     """distinct-1/2 (raw and masked) and the shares of the most used sentence skeletons."""
-    texts = [ex["output"]["explanation"] for ex in examples]
+    texts = [explanation_of(ex) for ex in examples]
     raw = [t.lower().split() for t in texts]
     masked = [mask(t).lower().split() for t in texts]
     skeleton_use: Counter[str] = Counter()

@@ -25,6 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vpa_stream.schemas.errors import UsageError
+
 log = logging.getLogger(__name__)
 
 #: chat-template tokens around each turn (``<|im_start|>user\n ... <|im_end|>\n`` is 5 in ChatML)
@@ -35,8 +37,8 @@ REPLY_OVERHEAD = 3
 _ALIASES = {"cl100k": "cl100k_base", "o200k": "o200k_base"}
 
 
-class TokenizerError(Exception):
-    """A ``--tokenizer`` that names no tokenizer this machine can load."""
+class TokenizerError(UsageError):
+    """A ``--tokenizer`` that names no tokenizer this machine can load (a usage error)."""
 
 
 @dataclass

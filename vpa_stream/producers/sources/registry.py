@@ -12,17 +12,15 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from vpa_stream.producers.sources.base import Source, SourceOptions
-from vpa_stream.schemas.errors import EXIT_USAGE, VpaStreamError
+from vpa_stream.schemas.errors import UsageError
 
 if TYPE_CHECKING:
     from vpa_stream.producers.sources.specs import Timeframes
 
 __all__ = ["SOURCES", "SourceKind", "SourceSpecError", "described", "usages"]
 
-class SourceSpecError(VpaStreamError, ValueError):
+class SourceSpecError(UsageError, ValueError):
     """A request that names no usable source or timeframe (a usage error: nothing was read)."""
-
-    exit_code = EXIT_USAGE
 
 
 #: (path after the scheme, #TF suffix or None, options, the run's timeframes, yfinance period) -> sources
