@@ -45,6 +45,7 @@ __all__ = ["INLINE", "LocalSink", "SinkProcessError", "SinkResult", "SinkWorker"
 BATCH = 256  # lines per message when this process sends every line
 OUTBOX = 4  # messages queued for the child before the parent blocks
 FAILURE_WAIT_S = 30.0
+READ_AHEAD = 4  # result batches read ahead per engine partition
 INLINE = 255  # a route step that takes the route's own next line; partitions are numbered 0..254
 
 
@@ -94,19 +95,37 @@ class _PartitionFailed(Exception):
 
 
 class _PartitionResults:
-    """The results one engine partition sends, read a batch at a time as the route asks for them."""
+    """The results one engine partition sends, taken a batch at a time as the route asks for them.
+
+    A thread reads the partition's pipe ahead, up to READ_AHEAD batches: the route takes the partitions in
+    replay order, so without it a partition whose turn has not come blocks on a full pipe and idles while the
+    other catches up (about 8% of each partition's time in a 2-worker backfill). Memory: at most READ_AHEAD
+    batches of lines per partition.
+    """
 
     def __init__(self, number: int, conn: Connection) -> None:
         self.number = number
         self.conn = conn
         self.batch: list[Line | None] = []
         self.next = 0
+        self.inbox: queue.Queue[bytes | None] = queue.Queue(maxsize=READ_AHEAD)
+        threading.Thread(target=self._read, name=f"partition-{number}-reader", daemon=True).start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                data = self.conn.recv_bytes()
+            except (EOFError, OSError):
+                self.inbox.put(None)
+                return
+            self.inbox.put(data)
 
     def _receive(self) -> Any:
-        try:
-            return marshal.loads(self.conn.recv_bytes())
-        except (EOFError, OSError):
-            raise _PartitionFailed(f"partition {self.number} ended without a word (killed?)") from None
+        data = self.inbox.get()
+        if data is None:
+            self.inbox.put(None)  # every later read sees the end too
+            raise _PartitionFailed(f"partition {self.number} ended without a word (killed?)")
+        return marshal.loads(data)
 
     def take(self) -> Line | None:
         if self.next == len(self.batch):
