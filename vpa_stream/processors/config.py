@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 #: Bump when a rule, a phrasing or the record shape changes: it travels in every example's meta.
-ENGINE_VERSION = "2.0.0"
+ENGINE_VERSION = "2.0.1"
 
 #: Pattern weights by family (DOMAIN §5): climaxes and springs/upthrusts 3, stopping volume 2.5, absorption and
 #: effort 2, test and hammer 1.5, no supply/no demand 1; a trading range is context, never a trigger (0).

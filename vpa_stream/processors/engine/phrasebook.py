@@ -227,14 +227,15 @@ PHRASES: dict[str, tuple[str, ...]] = {
     ),
     # -- location and context ------------------------------------------------------------------------------
     "trend": (
-        "Price is in {trend} of {strength_word} strength, the twenty-bar average moving {ratio} ATR over five bars.",
+        "Price is in {trend}, a {strength_word} one: the twenty-bar average moved {ratio} ATR over five bars.",
         "Price is in {trend} ({strength_word}): the twenty-bar average moved {ratio} ATR in five bars.",
-        "This happens in {trend} of {strength_word} strength, with a slope of {ratio} ATR over five bars.",
+        "This happens in {trend} whose slope is {strength_word}: {ratio} ATR over five bars.",
         "The background is {trend}, {strength_word}, its average sloping {ratio} ATR over five bars.",
-        "Context: {trend} of {strength_word} strength, slope {ratio} ATR over five bars.",
-        "The market is in {trend} of {strength_word} strength; its twenty-bar average moved {ratio} ATR in five bars.",
+        "Context: {trend}, {strength_word}, slope {ratio} ATR over five bars.",
+        "The market is in {trend}, {strength_word} by its slope: the twenty-bar average moved {ratio} ATR"
+        " in five bars.",
         "All this sits in {trend} ({strength_word}), the average sloping {ratio} ATR over five bars.",
-        "Behind it is {trend} of {strength_word} strength, a slope of {ratio} ATR in five bars.",
+        "Behind it is {trend}, a {strength_word} one, with a slope of {ratio} ATR in five bars.",
     ),
     "trend_flat": (
         "Price is moving sideways: the twenty-bar average moved {ratio} ATR over five bars.",
