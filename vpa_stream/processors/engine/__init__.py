@@ -13,10 +13,14 @@ from vpa_stream.schemas.models import Example  # deprecated here: import it from
 
 def _stale_compiled_modules() -> list[str]:
     here = Path(__file__).parent
+    # mypyc builds the modules as one group: the code is in a shared ``*__mypyc.*.so`` beside the package, and
+    # a module's own .so is a small shim that a rebuild leaves untouched when the shim itself did not change
+    group = [lib.stat().st_mtime for lib in here.parent.parent.parent.glob("*__mypyc.*.so")]
+    built_at = max(group, default=0.0)
     stale = []
     for source in [*here.glob("*.py"), here.parent / "config.py", here.parent.parent / "schemas" / "models.py"]:
         for compiled in source.parent.glob(source.stem + ".*.so"):
-            if compiled.stat().st_mtime < source.stat().st_mtime:
+            if max(compiled.stat().st_mtime, built_at) < source.stat().st_mtime:
                 stale.append(source.name)
     return stale
 
