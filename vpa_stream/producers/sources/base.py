@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -160,16 +160,23 @@ class Source(ABC):
         row of the series."""
         if self._polled_at != now_ms:  # one read per poll cycle, however many symbols it holds
             self._polled_at, self._polled = now_ms, list(self.read())
+        items = self.series_of(self._polled, symbol, timeframe, start_ms)
+        if not items:
+            raise SourceError(f"{self.name}: no {timeframe} rows of {symbol} from "
+                              f"{iso_utc(start_ms)} on")
+        return items
+
+    def series_of(self, raws: Iterable[RawSeries], symbol: str, timeframe: str,
+                  start_ms: int | None = None) -> list[Item]:
+        """The items of ``symbol``'s ``timeframe`` series among ``raws`` (named as asked), closing from
+        ``start_ms`` on when given: what a poll returns."""
         items: list[Item] = []
-        for raw in self._polled:
+        for raw in raws:
             if raw.symbol.upper() != symbol.upper() or raw.timeframe != timeframe:
                 continue
             raw = replace(raw, symbol=symbol)
             items.extend(item for item in series_items(raw, self.session_options(raw), self.name)
-                         if item.close_time is None or item.close_time >= start_ms)
-        if not items:
-            raise SourceError(f"{self.name}: no {timeframe} rows of {symbol} from "
-                              f"{iso_utc(start_ms)} on")
+                         if start_ms is None or item.close_time is None or item.close_time >= start_ms)
         return items
 
 

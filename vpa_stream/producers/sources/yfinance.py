@@ -24,7 +24,6 @@ from vpa_stream.producers.sources.base import (
     Source,
     SourceError,
     SourceOptions,
-    series_items,
     standard_columns,
 )
 from vpa_stream.producers.sources.table import restate_as_traded
@@ -142,11 +141,7 @@ class YFinanceSource(Source):
         frame = self.fetch(start=start, end=end)
         if frame is None or frame.empty:
             raise SourceError(f"yfinance returned no rows for {symbol} {timeframe} {start}..{end}")
-        items: list[Item] = []
-        for raw in normalise_download(frame, [symbol], timeframe):
-            if raw.symbol.upper() == symbol.upper():
-                raw = RawSeries(symbol, raw.timeframe, raw.frame, raw.volume_kind)
-                items.extend(series_items(raw, self.session_options(raw), self.name))
+        items = self.series_of(normalise_download(frame, [symbol], timeframe), symbol, timeframe)
         if not items:
             raise SourceError(f"no rows of {symbol} in yfinance's frame")
         return items
